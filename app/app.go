@@ -1,0 +1,202 @@
+// Package app wires Switchboard together: configuration, database, Redis, the credential
+// sealer, authentication and the HTTP server. `go run .` and the integration tests start the
+// server through it, so both run the same code path.
+package app
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"entgo.io/ent/dialect"
+	entsql "entgo.io/ent/dialect/sql"
+	"github.com/alicebob/miniredis/v2"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/redis/go-redis/v9"
+	_ "modernc.org/sqlite" // the embedded database, pure Go
+
+	"github.com/switchboard-dev/switchboard/auth"
+	"github.com/switchboard-dev/switchboard/ent"
+	_ "github.com/switchboard-dev/switchboard/ent/runtime" // hooks and privacy policies: tenancy
+	"github.com/switchboard-dev/switchboard/envelope"
+	"github.com/switchboard-dev/switchboard/graph"
+	"github.com/switchboard-dev/switchboard/provisioning"
+)
+
+// App is a wired Switchboard server. Close releases what New opened.
+type App struct {
+	cfg    Config
+	log    *slog.Logger
+	db     *sql.DB
+	client *ent.Client
+	redis  *redis.Client
+	sealer *envelope.Sealer
+	auth   *auth.Authenticator
+	// devSecret signs the tokens handed out in the embedded setup (nil otherwise).
+	devSecret []byte
+	closers   []func() error
+}
+
+// New opens every dependency, migrates the database schema and returns the App. On error,
+// whatever was opened is closed again.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) {
+	a := &App{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("SWITCHBOARD_DATA_DIR: cannot create %s: %w", cfg.DataDir, err)
+	}
+	if err := a.openDatabase(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.openRedis(ctx); err != nil {
+		return nil, err
+	}
+	a.sealer, err = envelope.OpenSealer(ctx, cfg.SecretsURL, cfg.PreviousSecretsURLs, cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("SWITCHBOARD_SECRETS_URL: %w", err)
+	}
+	a.closers = append(a.closers, a.sealer.Close)
+	if err := a.openAuth(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) openDatabase(ctx context.Context) error {
+	var drv *entsql.Driver
+	if a.cfg.Embedded() {
+		path := filepath.Join(a.cfg.DataDir, "switchboard.db")
+		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate")
+		if err != nil {
+			return fmt.Errorf("open embedded database %s: %w", path, err)
+		}
+		a.db = db
+		drv = entsql.OpenDB(dialect.SQLite, db)
+	} else {
+		pool, err := pgxpool.New(ctx, a.cfg.DatabaseURL)
+		if err != nil {
+			return fmt.Errorf("SWITCHBOARD_DATABASE_URL: %w", err)
+		}
+		a.db = stdlib.OpenDBFromPool(pool)
+		a.closers = append(a.closers, func() error { pool.Close(); return nil })
+		drv = entsql.OpenDB(dialect.Postgres, a.db)
+	}
+	a.closers = append(a.closers, a.db.Close)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.db.PingContext(pingCtx); err != nil {
+		return fmt.Errorf("SWITCHBOARD_DATABASE_URL: cannot reach the database: %w", err)
+	}
+	a.client = ent.NewClient(ent.Driver(drv))
+	return a.migrate(ctx)
+}
+
+// migrate brings the schema up to date. On Postgres an advisory lock keeps replicas that start
+// together from migrating at once.
+func (a *App) migrate(ctx context.Context) error {
+	if !a.cfg.Embedded() {
+		conn, err := a.db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		defer conn.Close()
+		const lockKey = 0x5357_4254 // "SWBT"
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", lockKey); err != nil {
+			return fmt.Errorf("migrate: take lock: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", lockKey)
+	}
+	if err := a.client.Schema.Create(ctx); err != nil {
+		return fmt.Errorf("migrate the database schema: %w", err)
+	}
+	return nil
+}
+
+func (a *App) openRedis(ctx context.Context) error {
+	opts := &redis.Options{}
+	if a.cfg.RedisURL == "" {
+		mr := miniredis.NewMiniRedis()
+		if err := mr.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("start the in-process Redis: %w", err)
+		}
+		a.closers = append(a.closers, func() error { mr.Close(); return nil })
+		opts.Addr = mr.Addr()
+	} else {
+		var err error
+		if opts, err = redis.ParseURL(a.cfg.RedisURL); err != nil {
+			return fmt.Errorf("SWITCHBOARD_REDIS_URL: %w", err)
+		}
+	}
+	a.redis = redis.NewClient(opts)
+	a.closers = append(a.closers, a.redis.Close)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.redis.Ping(pingCtx).Err(); err != nil {
+		return fmt.Errorf("SWITCHBOARD_REDIS_URL: cannot reach Redis: %w", err)
+	}
+	return nil
+}
+
+func (a *App) openAuth(ctx context.Context) error {
+	secret := []byte(a.cfg.JWTSecret)
+	if len(secret) == 0 && a.cfg.JWKSURL == "" && a.cfg.Embedded() {
+		var err error
+		if secret, err = auth.LoadOrCreateSecret(a.cfg.DataDir); err != nil {
+			return fmt.Errorf("SWITCHBOARD_DATA_DIR: %w", err)
+		}
+		a.devSecret = secret
+	}
+	authn, err := auth.New(ctx, auth.Config{
+		HS256Secret:        secret,
+		JWKSURL:            a.cfg.JWKSURL,
+		Issuer:             a.cfg.JWTIssuer,
+		Audience:           a.cfg.JWTAudience,
+		TrustAccountHeader: a.cfg.TrustAccountHeader,
+	})
+	if err != nil {
+		return err
+	}
+	a.auth = authn
+	return nil
+}
+
+// Client returns the Ent client. Queries through it are confined to the account in the context.
+func (a *App) Client() *ent.Client { return a.client }
+
+// Provisioning returns the management service.
+func (a *App) Provisioning() *provisioning.Service {
+	return provisioning.New(a.client, a.sealer, a.cfg.DefaultLimits)
+}
+
+// DevToken mints a read-write token for the development account, in the embedded setup only.
+func (a *App) DevToken(ttl time.Duration) (string, bool) {
+	if a.devSecret == nil {
+		return "", false
+	}
+	tok, err := auth.Mint(a.devSecret, a.cfg.DevAccount, nil, ttl)
+	return tok, err == nil
+}
+
+// Close releases everything New opened, in reverse order.
+func (a *App) Close() error {
+	var errs []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errs = append(errs, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(errs...)
+}
+
+func (a *App) graphHandler() *graph.Resolver {
+	return &graph.Resolver{Client: a.client, Provisioning: a.Provisioning()}
+}

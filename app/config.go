@@ -1,0 +1,186 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchboard-dev/switchboard/provisioning"
+)
+
+// Config is the server's configuration. ConfigFromEnv reads it from SWITCHBOARD_* variables.
+type Config struct {
+	Addr    string // listen address
+	DataDir string // embedded database, local keys and the generated JWT secret live here
+
+	DatabaseURL string // postgres://… ; empty: the embedded SQLite file in DataDir
+	RedisURL    string // redis://… ; empty: an in-process Redis
+
+	SecretsURL          string   // key-encryption keeper URL; empty: a local key in DataDir
+	PreviousSecretsURLs []string // keepers of earlier keys, still able to open old records
+
+	JWTSecret          string // HS256 secret; empty in the embedded setup: generated in DataDir
+	JWKSURL            string // RS256/ES256 keys
+	JWTIssuer          string // checked when set
+	JWTAudience        string // checked when set
+	TrustAccountHeader bool   // accept X-Account-ID from a trusted gateway
+	DevAccount         string // account of the token printed in the embedded setup
+
+	DefaultLimits provisioning.Limits // limits of accounts that never set theirs
+
+	ComplexityLimit int   // the most complex GraphQL query accepted
+	MaxBodyBytes    int64 // the largest request body accepted
+	Introspection   bool  // serve the schema to tools such as the playground
+	Playground      bool  // serve GraphiQL at /
+
+	LogFormat       string // text or json
+	LogLevel        slog.Level
+	ShutdownTimeout time.Duration
+}
+
+// Embedded reports whether the server runs on its embedded database, with no external services.
+func (c Config) Embedded() bool { return c.DatabaseURL == "" }
+
+// Variable is one configuration setting: its environment variable, default and meaning.
+type Variable struct {
+	Name, Default, Help string
+	set                 func(*Config, string) error
+}
+
+// Variables lists every configuration variable, for `switchboard help`.
+func Variables() []Variable { return variables }
+
+var variables = []Variable{
+	{"SWITCHBOARD_ADDR", ":8080", "listen address", str(func(c *Config) *string { return &c.Addr })},
+	{"SWITCHBOARD_DATA_DIR", "./.switchboard", "data folder: embedded database, local key, generated JWT secret", str(func(c *Config) *string { return &c.DataDir })},
+	{"SWITCHBOARD_DATABASE_URL", "", "postgres://user:pass@host/db; empty: embedded SQLite in the data folder", func(c *Config, s string) error {
+		if s != "" && !strings.HasPrefix(s, "postgres://") && !strings.HasPrefix(s, "postgresql://") {
+			return fmt.Errorf("want a postgres:// or postgresql:// URL, or nothing for the embedded database")
+		}
+		c.DatabaseURL = s
+		return nil
+	}},
+	{"SWITCHBOARD_REDIS_URL", "", "redis://host:6379/0 (or rediss://); empty: in-process Redis", func(c *Config, s string) error {
+		if s != "" && !strings.HasPrefix(s, "redis://") && !strings.HasPrefix(s, "rediss://") && !strings.HasPrefix(s, "unix://") {
+			return fmt.Errorf("want a redis://, rediss:// or unix:// URL, or nothing for the in-process Redis")
+		}
+		c.RedisURL = s
+		return nil
+	}},
+	{"SWITCHBOARD_SECRETS_URL", "", "key-encryption keeper (base64key://…, awskms://…, hashivault://…); empty: local key in the data folder", str(func(c *Config) *string { return &c.SecretsURL })},
+	{"SWITCHBOARD_SECRETS_PREVIOUS_URLS", "", "comma-separated keepers of earlier keys, for rotation", func(c *Config, s string) error {
+		c.PreviousSecretsURLs = nil
+		for _, u := range strings.Split(s, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				c.PreviousSecretsURLs = append(c.PreviousSecretsURLs, u)
+			}
+		}
+		return nil
+	}},
+	{"SWITCHBOARD_JWT_SECRET", "", "HS256 secret for bearer tokens; empty in the embedded setup: generated in the data folder", str(func(c *Config) *string { return &c.JWTSecret })},
+	{"SWITCHBOARD_JWKS_URL", "", "JWKS URL for RS256/ES256 bearer tokens", str(func(c *Config) *string { return &c.JWKSURL })},
+	{"SWITCHBOARD_JWT_ISSUER", "", "required iss claim, when set", str(func(c *Config) *string { return &c.JWTIssuer })},
+	{"SWITCHBOARD_JWT_AUDIENCE", "", "required aud claim, when set", str(func(c *Config) *string { return &c.JWTAudience })},
+	{"SWITCHBOARD_TRUST_ACCOUNT_HEADER", "false", "accept X-Account-ID from a trusted gateway instead of a token", boolean(func(c *Config) *bool { return &c.TrustAccountHeader })},
+	{"SWITCHBOARD_DEV_ACCOUNT", "dev", "account of the token printed at start in the embedded setup", str(func(c *Config) *string { return &c.DevAccount })},
+	{"SWITCHBOARD_DEFAULT_CONCURRENT_MAX", "10", "default concurrent calls cap (0 blocks, unlimited for none)", limit(func(c *Config) **int { return &c.DefaultLimits.ConcurrentMax })},
+	{"SWITCHBOARD_DEFAULT_CALLS_PER_MINUTE", "60", "default calls-per-minute cap", limit(func(c *Config) **int { return &c.DefaultLimits.CallsPerMinute })},
+	{"SWITCHBOARD_DEFAULT_DAILY_CALLS_MAX", "1000", "default daily calls cap (UTC day)", limit(func(c *Config) **int { return &c.DefaultLimits.DailyCallsMax })},
+	{"SWITCHBOARD_DEFAULT_DAILY_MINUTES_MAX", "1000", "default daily talk-minutes cap (UTC day)", limit(func(c *Config) **int { return &c.DefaultLimits.DailyMinutesMax })},
+	{"SWITCHBOARD_MAX_COMPLEXITY", "1000", "the most complex GraphQL query accepted", func(c *Config, s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("want a whole number >= 1")
+		}
+		c.ComplexityLimit = n
+		return nil
+	}},
+	{"SWITCHBOARD_MAX_BODY_BYTES", "1048576", "the largest request body accepted, in bytes", func(c *Config, s string) error {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 1024 {
+			return fmt.Errorf("want a whole number of bytes >= 1024")
+		}
+		c.MaxBodyBytes = n
+		return nil
+	}},
+	{"SWITCHBOARD_INTROSPECTION", "true", "serve the GraphQL schema to tools", boolean(func(c *Config) *bool { return &c.Introspection })},
+	{"SWITCHBOARD_PLAYGROUND", "true", "serve the GraphiQL playground at /", boolean(func(c *Config) *bool { return &c.Playground })},
+	{"SWITCHBOARD_LOG_FORMAT", "text", "text or json", func(c *Config, s string) error {
+		if s != "text" && s != "json" {
+			return fmt.Errorf("want text or json")
+		}
+		c.LogFormat = s
+		return nil
+	}},
+	{"SWITCHBOARD_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config, s string) error {
+		if err := c.LogLevel.UnmarshalText([]byte(s)); err != nil {
+			return fmt.Errorf("want debug, info, warn or error")
+		}
+		return nil
+	}},
+	{"SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests get to finish on shutdown", func(c *Config, s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("want a positive duration such as 15s")
+		}
+		c.ShutdownTimeout = d
+		return nil
+	}},
+}
+
+// ConfigFromEnv reads the configuration through getenv (os.Getenv in production). An invalid
+// value is an error that names the variable and what it expects.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	var c Config
+	for _, v := range variables {
+		val := strings.TrimSpace(getenv(v.Name))
+		if val == "" {
+			val = v.Default
+		}
+		if err := v.set(&c, val); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", v.Name, err)
+		}
+	}
+	return c, c.check()
+}
+
+// check rejects combinations that cannot work.
+func (c Config) check() error {
+	if c.Embedded() {
+		return nil
+	}
+	// Several replicas share one database: each needs the same keys, so nothing may be generated
+	// per machine.
+	if c.JWTSecret == "" && c.JWKSURL == "" && !c.TrustAccountHeader {
+		return fmt.Errorf("SWITCHBOARD_JWT_SECRET or SWITCHBOARD_JWKS_URL: one is required with SWITCHBOARD_DATABASE_URL, so every replica accepts the same tokens")
+	}
+	if c.SecretsURL == "" {
+		return fmt.Errorf("SWITCHBOARD_SECRETS_URL: required with SWITCHBOARD_DATABASE_URL, so every replica can open the credentials it stores (for example base64key://<32 bytes, base64url> or a KMS URL)")
+	}
+	return nil
+}
+
+func str(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, s string) error { *field(c) = s; return nil }
+}
+
+func boolean(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, s string) error {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("want true or false")
+		}
+		*field(c) = b
+		return nil
+	}
+}
+
+func limit(field func(*Config) **int) func(*Config, string) error {
+	return func(c *Config, s string) error {
+		n, err := provisioning.ParseLimit(s)
+		*field(c) = n
+		return err
+	}
+}

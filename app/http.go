@@ -1,0 +1,150 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+
+	"github.com/switchboard-dev/switchboard/apperr"
+	"github.com/switchboard-dev/switchboard/auth"
+	"github.com/switchboard-dev/switchboard/graph"
+)
+
+// playgroundTokenTTL is how long the token pre-filled in the embedded playground lasts.
+const playgroundTokenTTL = 24 * time.Hour
+
+// Handler returns the server's HTTP routes:
+//
+//	/graphql  the API (POST, GET, websocket)
+//	/         the GraphiQL playground
+//	/healthz  the process is up
+//	/readyz   the database and Redis answer
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	gql := graph.NewHandler(a.graphHandler(), graph.Options{
+		Logger:          a.log,
+		Authenticator:   a.auth,
+		ComplexityLimit: a.cfg.ComplexityLimit,
+		Introspection:   a.cfg.Introspection,
+	})
+	mux.Handle("/graphql", a.limitBody(auth.Middleware(a.auth, gql)))
+	if a.cfg.Playground {
+		mux.HandleFunc("GET /{$}", a.playground)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", a.ready)
+	return a.logRequests(mux)
+}
+
+// playground serves GraphiQL; in the embedded setup its Authorization header is filled in with a
+// fresh development token.
+func (a *App) playground(w http.ResponseWriter, r *http.Request) {
+	var headers map[string]string
+	if tok, ok := a.DevToken(playgroundTokenTTL); ok {
+		headers = map[string]string{"Authorization": "Bearer " + tok}
+	}
+	playground.Handler("Switchboard", "/graphql",
+		playground.WithGraphiqlUiHeaders(headers),
+		playground.WithStoragePrefix("switchboard"),
+	).ServeHTTP(w, r)
+}
+
+// ready answers 200 when the database and Redis respond, 503 naming the one that does not.
+func (a *App) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status := map[string]string{"database": "ok", "redis": "ok"}
+	code := http.StatusOK
+	if err := a.db.PingContext(ctx); err != nil {
+		status["database"], code = "unavailable", http.StatusServiceUnavailable
+		a.log.WarnContext(ctx, "readiness: database", "err", err)
+	}
+	if err := a.redis.Ping(ctx).Err(); err != nil {
+		status["redis"], code = "unavailable", http.StatusServiceUnavailable
+		a.log.WarnContext(ctx, "readiness: redis", "err", err)
+	}
+	writeJSON(w, code, status)
+}
+
+// limitBody refuses bodies over the configured size with a GraphQL-shaped error.
+func (a *App) limitBody(next http.Handler) http.Handler {
+	limit := a.cfg.MaxBodyBytes
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > limit {
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"errors": []map[string]any{{
+				"message":    fmt.Sprintf("the request body is %d bytes; the most this server accepts is %d", r.ContentLength, limit),
+				"extensions": map[string]any{"code": apperr.BadUserInput},
+			}}})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logRequests writes one line per request. Only the path is logged: query strings and bodies
+// may carry credentials.
+func (a *App) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		a.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)))
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (websocket upgrades, flushes).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Serve answers HTTP on ln until ctx ends, then shuts down gracefully: new connections are
+// refused and in-flight requests get ShutdownTimeout to finish.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
+	return err
+}

@@ -1,0 +1,38 @@
+package schema
+
+import (
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/mixin"
+
+	"github.com/switchboard-dev/switchboard/ids"
+)
+
+// IDMixin gives an entity a prefixed, time-sortable string ID (see package ids).
+type IDMixin struct {
+	mixin.Schema
+	Kind ids.Kind
+}
+
+// Fields of the IDMixin.
+func (m IDMixin) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("id").Immutable().NotEmpty().DefaultFunc(m.Kind.New),
+	}
+}
+
+// TimeMixin records when a row was created and last changed.
+type TimeMixin struct{ mixin.Schema }
+
+// Fields of the TimeMixin.
+func (TimeMixin) Fields() []ent.Field {
+	return []ent.Field{
+		field.Time("created_at").Immutable().Default(time.Now).
+			Annotations(entgql.OrderField("CREATED_AT")),
+		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).
+			Annotations(entgql.OrderField("UPDATED_AT")),
+	}
+}

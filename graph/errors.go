@@ -1,0 +1,88 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"syscall"
+
+	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/oklog/ulid/v2"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/switchboard-dev/switchboard/apperr"
+	"github.com/switchboard-dev/switchboard/ent"
+	"github.com/switchboard-dev/switchboard/ent/privacy"
+)
+
+// presentError gives every error one of the contract's extensions.code values. Anything not
+// recognised is INTERNAL: logged with an incident id, shown without detail.
+func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		out := graphql.DefaultErrorPresenter(ctx, err)
+		if code, _ := out.Extensions["code"].(string); code == errcode.ValidationFailed || code == errcode.ParseFailed {
+			out.Extensions["code"] = string(apperr.BadUserInput)
+			return out
+		}
+		classified := classify(err)
+		out.Message = classified.Message
+		out.Extensions = map[string]any{"code": string(classified.Code)}
+		for k, v := range classified.Extensions {
+			out.Extensions[k] = v
+		}
+		switch classified.Code {
+		case apperr.Internal:
+			incident := ulid.Make().String()
+			out.Message = fmt.Sprintf("something went wrong on our side (incident %s); it has been logged", incident)
+			out.Extensions["incident"] = incident
+			log.ErrorContext(ctx, "internal error", "incident", incident, "path", out.Path.String(), "err", err)
+		case apperr.Unavailable:
+			log.WarnContext(ctx, "dependency unavailable", "path", out.Path.String(), "err", err)
+		}
+		return out
+	}
+}
+
+// classify maps an error to the public contract.
+func classify(err error) *apperr.Error {
+	if e, ok := apperr.As(err); ok {
+		return e
+	}
+	switch {
+	case ent.IsNotFound(err):
+		return apperr.NotFoundf("not found in this account")
+	case errors.Is(err, privacy.Deny):
+		return apperr.Forbiddenf("this token may not do that: it needs the %s scope", "telephony:write")
+	case isUnavailable(err):
+		return apperr.Unavailablef(err, "the service is briefly unable to reach its database or Redis; nothing was changed, try again shortly")
+	case sqlgraph.IsConstraintError(err):
+		return apperr.Conflictf("the change conflicts with existing data")
+	case ent.IsValidationError(err):
+		var ve *ent.ValidationError
+		errors.As(err, &ve)
+		return apperr.BadInput(ve.Name, "%s has a value that is not accepted", ve.Name)
+	}
+	return &apperr.Error{Code: apperr.Internal, Cause: err}
+}
+
+// isUnavailable reports failures to reach a dependency, as opposed to bugs or bad input.
+func isUnavailable(err error) bool {
+	var netErr net.Error
+	var connectErr *pgconn.ConnectError
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &netErr), errors.As(err, &connectErr),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		pgconn.Timeout(err):
+		return true
+	case errors.As(err, &pgErr):
+		// Class 08: connection exception; 57P0x: server shutting down or starting.
+		return pgErr.Code[:2] == "08" || pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03"
+	}
+	return false
+}

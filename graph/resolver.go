@@ -1,0 +1,15 @@
+// Package graph is the GraphQL layer: the schema (*.graphqls), thin resolvers that hand work to
+// package provisioning or to the tenant-scoped Ent client, and the mapping of errors to the
+// contract's extensions.code.
+package graph
+
+import (
+	"github.com/switchboard-dev/switchboard/ent"
+	"github.com/switchboard-dev/switchboard/provisioning"
+)
+
+// Resolver is the root resolver.
+type Resolver struct {
+	Client       *ent.Client
+	Provisioning *provisioning.Service
+}
