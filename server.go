@@ -25,10 +25,7 @@ import (
 	"github.com/switchboard-dev/switchboard/app"
 	"github.com/switchboard-dev/switchboard/auth"
 
-	// The built-in carrier plugins register themselves.
-	_ "github.com/switchboard-dev/switchboard/carriers/plivo"
-	_ "github.com/switchboard-dev/switchboard/carriers/twilio"
-	_ "github.com/switchboard-dev/switchboard/carriers/vobiz"
+	_ "github.com/switchboard-dev/switchboard/carriers/builtin" // the carrier plugins
 )
 
 func main() {

@@ -23,8 +23,8 @@ func main() {
 		log.Fatalf("entgql: %v", err)
 	}
 	err = entc.Generate("./ent/schema", &gen.Config{
-		Target:  "./ent",
-		Package: "github.com/switchboard-dev/switchboard/ent",
+		Target:   "./ent",
+		Package:  "github.com/switchboard-dev/switchboard/ent",
 		Features: []gen.Feature{gen.FeaturePrivacy, gen.FeatureEntQL, gen.FeatureIntercept, gen.FeatureLock},
 	}, entc.Extensions(ext))
 	if err != nil {

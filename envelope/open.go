@@ -33,7 +33,8 @@ const MasterKeyFile = "master.key"
 //
 // A "base64key://<base64url 32-byte key>" URL gets the KeyID
 // "local:<fingerprint>"; other URLs (awskms://, gcpkms://, hashivault://,
-// azurekeyvault://) get scheme://host/path, without query or user info.
+// azurekeyvault://) get scheme://host/path, without query or user info, so
+// keep a KMS URL's spelling stable: records name the key by it.
 // Schemes other than base64key need their driver compiled in: see drivers.go.
 func OpenSealer(ctx context.Context, url string, previous []string, dataDir string) (*Sealer, error) {
 	var opened []Keeper

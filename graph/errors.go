@@ -20,14 +20,24 @@ import (
 	"github.com/switchboard-dev/switchboard/ent/privacy"
 )
 
+// complexityLimitExceeded is the code gqlgen's complexity extension gives (unexported there).
+const complexityLimitExceeded = "COMPLEXITY_LIMIT_EXCEEDED"
+
 // presentError gives every error one of the contract's extensions.code values. Anything not
 // recognised is INTERNAL: logged with an incident id, shown without detail.
 func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		out := graphql.DefaultErrorPresenter(ctx, err)
-		if code, _ := out.Extensions["code"].(string); code == errcode.ValidationFailed || code == errcode.ParseFailed {
-			out.Extensions["code"] = string(apperr.BadUserInput)
-			return out
+		if _, ok := apperr.As(err); !ok {
+			// Errors raised by gqlgen and entgql themselves come with a code of their own.
+			code, _ := out.Extensions["code"].(string)
+			switch code {
+			case errcode.ValidationFailed, errcode.ParseFailed, complexityLimitExceeded:
+				out.Extensions["code"] = string(apperr.BadUserInput)
+				return out
+			case string(apperr.NotFound):
+				return out
+			}
 		}
 		classified := classify(err)
 		out.Message = classified.Message

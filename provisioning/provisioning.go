@@ -269,4 +269,3 @@ func clip(s string) string {
 	}
 	return s
 }
-

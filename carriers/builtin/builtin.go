@@ -1,0 +1,9 @@
+// Package builtin registers the carrier plugins that ship with Switchboard. Import it for its
+// side effects; adding a carrier to the server is one more blank import here.
+package builtin
+
+import (
+	_ "github.com/switchboard-dev/switchboard/carriers/plivo"  // registers "plivo"
+	_ "github.com/switchboard-dev/switchboard/carriers/twilio" // registers "twilio"
+	_ "github.com/switchboard-dev/switchboard/carriers/vobiz"  // registers "vobiz"
+)
