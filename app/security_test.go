@@ -303,7 +303,7 @@ func TestRequestLimits(t *testing.T) {
 		t.Fatalf("oversized body: %d %+v", res.Status, res.Errors)
 	}
 	var conn struct{ TotalCount int }
-	s.post(tok, `{ a: providers { totalCount } b: providers { totalCount } }`, nil).into(t, "a", &conn) // complexity 4
+	s.post(tok, `{ a: providers { totalCount } b: providers { totalCount } }`, nil).into(t, "a", &conn)                                            // complexity 4
 	res = s.post(tok, `{ providers { edges { node { numbers { edges { node { provider { numbers { edges { node { e164 } } } } } } } } } } }`, nil) // complexity 11
 	if res.code(t) != "BAD_USER_INPUT" || !strings.Contains(res.Errors[0].Message, "complexity") {
 		t.Fatalf("complex query: %+v", res.Errors)

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/switchboard-dev/switchboard/auth"
-	"github.com/switchboard-dev/switchboard/provisioning"
 	_ "github.com/switchboard-dev/switchboard/carriers/builtin"
+	"github.com/switchboard-dev/switchboard/provisioning"
 )
 
 // testServer is the real server wiring (embedded SQLite, in-process Redis, local key) behind an
