@@ -295,3 +295,25 @@ func TestNodeLookups(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestMistakesAreBadUserInput: errors in the request that gqlgen and entgql detect are
+// the caller's to fix, never INTERNAL.
+func TestRequestMistakesAreBadUserInput(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	tok := s.token("acct_a")
+	for _, q := range []string{
+		`{ providers(after: "garbage") { totalCount } }`,
+		`{ providers(first: -1) { totalCount } }`,
+		`{ providers(first: 1, last: 1) { totalCount } }`,
+		`{ phoneNumbers(where: {e164: 5}) { totalCount } }`,
+		`{ nosuch }`,
+		`{ providers { totalCount `,
+	} {
+		if res := s.post(tok, q, nil); res.code(t) != "BAD_USER_INPUT" {
+			t.Errorf("%s: %+v", q, res.Errors)
+		}
+	}
+	if res := s.post(tok, `query($n: Int) { providers(first: $n) { totalCount } }`, map[string]any{"n": "x"}); res.code(t) != "BAD_USER_INPUT" {
+		t.Errorf("bad variable: %+v", res.Errors)
+	}
+}

@@ -20,24 +20,24 @@ import (
 	"github.com/switchboard-dev/switchboard/ent/privacy"
 )
 
-// complexityLimitExceeded is the code gqlgen's complexity extension gives (unexported there).
-const complexityLimitExceeded = "COMPLEXITY_LIMIT_EXCEEDED"
+// Codes that gqlgen and entgql give errors in the request itself (unexported there).
+const (
+	complexityLimitExceeded = "COMPLEXITY_LIMIT_EXCEEDED"
+	invalidPagination       = "INVALID_PAGINATION"
+)
 
 // presentError gives every error one of the contract's extensions.code values. Anything not
 // recognised is INTERNAL: logged with an incident id, shown without detail.
 func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
-		out := graphql.DefaultErrorPresenter(ctx, err)
-		if _, ok := apperr.As(err); !ok {
-			// Errors raised by gqlgen and entgql themselves come with a code of their own.
-			code, _ := out.Extensions["code"].(string)
-			switch code {
-			case errcode.ValidationFailed, errcode.ParseFailed, complexityLimitExceeded:
-				out.Extensions["code"] = string(apperr.BadUserInput)
-				return out
-			case string(apperr.NotFound):
-				return out
+		presented := graphql.DefaultErrorPresenter(ctx, err)
+		out := &gqlerror.Error{Message: presented.Message, Path: presented.Path, Locations: presented.Locations}
+		if requestError(ctx, err, presented) {
+			out.Extensions = map[string]any{"code": string(apperr.BadUserInput)}
+			if code, _ := presented.Extensions["code"].(string); code == string(apperr.NotFound) {
+				out.Extensions["code"] = code // entgql's node lookups
 			}
+			return out
 		}
 		classified := classify(err)
 		out.Message = classified.Message
@@ -56,6 +56,28 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		}
 		return out
 	}
+}
+
+// requestError reports errors that gqlgen or entgql raise about the request itself, whose
+// messages are written for the client: parse and validation failures, the complexity limit,
+// pagination arguments, node IDs that resolve to nothing, and arguments that do not coerce
+// (their path runs past the field being resolved).
+func requestError(ctx context.Context, err error, presented *gqlerror.Error) bool {
+	if _, ok := apperr.As(err); ok {
+		return false
+	}
+	switch code, _ := presented.Extensions["code"].(string); code {
+	case errcode.ValidationFailed, errcode.ParseFailed, complexityLimitExceeded, invalidPagination, string(apperr.NotFound):
+		return true
+	}
+	var gqlErr *gqlerror.Error
+	if errors.As(err, &gqlErr) && gqlErr.Unwrap() == nil {
+		return true // made as a GraphQL error, not wrapping a Go error
+	}
+	if fc := graphql.GetFieldContext(ctx); fc != nil && len(presented.Path) > len(fc.Path()) {
+		return true
+	}
+	return false
 }
 
 // classify maps an error to the public contract.
