@@ -1,0 +1,138 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
+)
+
+func TestPlaygroundHasAWorkingToken(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	res, err := http.Get(s.http.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	m := regexp.MustCompile(`"Authorization":\s*"Bearer ([A-Za-z0-9._-]+)"`).FindSubmatch(page)
+	if res.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("playground (%d) has no Authorization header:\n%.500s", res.StatusCode, page)
+	}
+	var conn struct{ TotalCount int }
+	s.post(string(m[1]), `{ providers { totalCount } }`, nil).into(t, "providers", &conn)
+
+	// Outside the embedded setup there is no development token to hand out.
+	s.app.devSecret = nil
+	res, _ = http.Get(s.http.URL + "/")
+	page, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if strings.Contains(string(page), "Bearer") {
+		t.Fatal("a production playground carries a token")
+	}
+}
+
+func TestHealthAndReadiness(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	get := func(path string) (int, map[string]string) {
+		res, err := http.Get(s.http.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body map[string]string
+		json.NewDecoder(res.Body).Decode(&body)
+		return res.StatusCode, body
+	}
+	if code, body := get("/readyz"); code != 200 || body["database"] != "ok" || body["redis"] != "ok" {
+		t.Fatalf("readyz = %d %v", code, body)
+	}
+	s.app.redis.Close() // Redis gone
+	if code, body := get("/readyz"); code != 503 || body["redis"] != "unavailable" || body["database"] != "ok" {
+		t.Fatalf("readyz without Redis = %d %v", code, body)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Fatalf("healthz = %d", code)
+	}
+}
+
+// TestWebsocketTransportAuthenticates speaks graphql-transport-ws: the connection_init payload
+// carries the token, and operations on the socket act as that account.
+func TestWebsocketTransportAuthenticates(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dial := func(token string) (*websocket.Conn, map[string]any) {
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.http.URL, "http")+"/graphql",
+			&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wsjson.Write(ctx, c, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}}); err != nil {
+			t.Fatal(err)
+		}
+		var msg map[string]any
+		if err := wsjson.Read(ctx, c, &msg); err != nil {
+			return c, map[string]any{"closed": err.Error()}
+		}
+		return c, msg
+	}
+
+	c, msg := dial("not-a-token")
+	if msg["type"] == "connection_ack" {
+		t.Fatalf("a bad token was acknowledged: %v", msg)
+	}
+	c.CloseNow()
+
+	tok := s.token("acct_ws")
+	s.createProvider(tok)
+	c, msg = dial(tok)
+	defer c.CloseNow()
+	if msg["type"] != "connection_ack" {
+		t.Fatalf("connection_init with a good token: %v", msg)
+	}
+	wsjson.Write(ctx, c, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": `{ providers { totalCount } }`}})
+	if err := wsjson.Read(ctx, c, &msg); err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := json.Marshal(msg["payload"]); msg["type"] != "next" || string(raw) != `{"data":{"providers":{"totalCount":1}}}` {
+		t.Fatalf("query over the socket: %v", msg)
+	}
+}
+
+func TestServeShutsDownGracefully(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.app.Serve(ctx, ln) }()
+	url := "http://" + ln.Addr().String()
+	res, err := http.Get(url + "/healthz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("healthz before shutdown: %v %v", res, err)
+	}
+	res.Body.Close()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve returned %v after shutdown", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
+	if _, err := http.Get(url + "/healthz"); err == nil {
+		t.Fatal("still serving after shutdown")
+	}
+}
