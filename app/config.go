@@ -30,6 +30,8 @@ type Config struct {
 
 	DefaultLimits provisioning.Limits // limits of accounts that never set theirs
 
+	CORSOrigins []string // browser origins allowed to call /graphql; "*" allows any
+
 	ComplexityLimit int   // the most complex GraphQL query accepted
 	MaxBodyBytes    int64 // the largest request body accepted
 	Introspection   bool  // serve the schema to tools such as the playground
@@ -89,6 +91,20 @@ var variables = []Variable{
 	{"SWITCHBOARD_DEFAULT_CALLS_PER_MINUTE", "60", "default calls-per-minute cap", limit(func(c *Config) **int { return &c.DefaultLimits.CallsPerMinute })},
 	{"SWITCHBOARD_DEFAULT_DAILY_CALLS_MAX", "1000", "default daily calls cap (UTC day)", limit(func(c *Config) **int { return &c.DefaultLimits.DailyCallsMax })},
 	{"SWITCHBOARD_DEFAULT_DAILY_MINUTES_MAX", "1000", "default daily talk-minutes cap (UTC day)", limit(func(c *Config) **int { return &c.DefaultLimits.DailyMinutesMax })},
+	{"SWITCHBOARD_CORS_ORIGINS", "", "comma-separated browser origins allowed to call /graphql (e.g. https://app.example.com), or *; empty: same origin only", func(c *Config, s string) error {
+		c.CORSOrigins = nil
+		for _, o := range strings.Split(s, ",") {
+			o = strings.TrimSpace(o)
+			switch {
+			case o == "":
+			case o == "*" || strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://"):
+				c.CORSOrigins = append(c.CORSOrigins, strings.TrimSuffix(o, "/"))
+			default:
+				return fmt.Errorf("want origins such as https://app.example.com, or *; got %q", o)
+			}
+		}
+		return nil
+	}},
 	{"SWITCHBOARD_MAX_COMPLEXITY", "1000", "the most complex GraphQL query accepted", func(c *Config, s string) error {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {

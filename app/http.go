@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/rs/cors"
 
 	"github.com/switchboard-dev/switchboard/apperr"
 	"github.com/switchboard-dev/switchboard/auth"
@@ -34,7 +35,16 @@ func (a *App) Handler() http.Handler {
 		ComplexityLimit: a.cfg.ComplexityLimit,
 		Introspection:   a.cfg.Introspection,
 	})
-	mux.Handle("/graphql", a.limitBody(auth.Middleware(a.auth, gql)))
+	api := a.limitBody(auth.Middleware(a.auth, gql))
+	if len(a.cfg.CORSOrigins) > 0 {
+		api = cors.New(cors.Options{
+			AllowedOrigins: a.cfg.CORSOrigins,
+			AllowedMethods: []string{http.MethodGet, http.MethodPost},
+			AllowedHeaders: []string{"Authorization", "Content-Type", auth.AccountHeader},
+			MaxAge:         600,
+		}).Handler(api)
+	}
+	mux.Handle("/graphql", api)
 	if a.cfg.Playground {
 		mux.HandleFunc("GET /{$}", a.playground)
 	}

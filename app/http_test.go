@@ -136,3 +136,33 @@ func TestServeShutsDownGracefully(t *testing.T) {
 		t.Fatal("still serving after shutdown")
 	}
 }
+
+func TestCORS(t *testing.T) {
+	s := startServer(t, t.TempDir(), map[string]string{"SWITCHBOARD_CORS_ORIGINS": "https://app.example.com"})
+	preflight := func(origin string) string {
+		req, _ := http.NewRequest(http.MethodOptions, s.http.URL+"/graphql", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.Header.Get("Access-Control-Allow-Origin")
+	}
+	if got := preflight("https://app.example.com"); got != "https://app.example.com" {
+		t.Fatalf("allowed origin got %q", got)
+	}
+	if got := preflight("https://evil.example.net"); got != "" {
+		t.Fatalf("other origin got %q", got)
+	}
+	if _, err := ConfigFromEnv(func(k string) string {
+		if k == "SWITCHBOARD_CORS_ORIGINS" {
+			return "app.example.com"
+		}
+		return ""
+	}); err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_CORS_ORIGINS") {
+		t.Fatalf("an origin without a scheme: %v", err)
+	}
+}
