@@ -137,8 +137,9 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 		"SWITCHBOARD_MAX_BODY_BYTES":         {"SWITCHBOARD_MAX_BODY_BYTES": "lots"},
 		"SWITCHBOARD_DEFAULT_CONCURRENT_MAX": {"SWITCHBOARD_DEFAULT_CONCURRENT_MAX": "-3"},
 		"SWITCHBOARD_LOG_FORMAT":             {"SWITCHBOARD_LOG_FORMAT": "xml"},
-		"SWITCHBOARD_JWT_SECRET":             {"SWITCHBOARD_DATABASE_URL": "postgres://db/x", "SWITCHBOARD_SECRETS_URL": "base64key://x"},
-		"SWITCHBOARD_SECRETS_URL":            {"SWITCHBOARD_DATABASE_URL": "postgres://db/x", "SWITCHBOARD_JWT_SECRET": "s"},
+		"SWITCHBOARD_JWT_SECRET":             {"SWITCHBOARD_DATABASE_URL": "postgres://db/x", "SWITCHBOARD_REDIS_URL": "redis://r", "SWITCHBOARD_SECRETS_URL": "base64key://x"},
+		"SWITCHBOARD_SECRETS_URL":            {"SWITCHBOARD_DATABASE_URL": "postgres://db/x", "SWITCHBOARD_REDIS_URL": "redis://r", "SWITCHBOARD_JWT_SECRET": "s"},
+		"SWITCHBOARD_REDIS_URL":              {"SWITCHBOARD_DATABASE_URL": "postgres://db/x", "SWITCHBOARD_JWT_SECRET": "s", "SWITCHBOARD_SECRETS_URL": "base64key://x"},
 	} {
 		err := run(nil, env(vars), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), name) {

@@ -172,6 +172,9 @@ func (c Config) check() error {
 	if c.JWTSecret == "" && c.JWKSURL == "" && !c.TrustAccountHeader {
 		return fmt.Errorf("SWITCHBOARD_JWT_SECRET or SWITCHBOARD_JWKS_URL: one is required with SWITCHBOARD_DATABASE_URL, so every replica accepts the same tokens")
 	}
+	if c.RedisURL == "" {
+		return fmt.Errorf("SWITCHBOARD_REDIS_URL: required with SWITCHBOARD_DATABASE_URL, so every replica enforces the same cost caps")
+	}
 	if c.SecretsURL == "" {
 		return fmt.Errorf("SWITCHBOARD_SECRETS_URL: required with SWITCHBOARD_DATABASE_URL, so every replica can open the credentials it stores (for example base64key://<32 bytes, base64url> or a KMS URL)")
 	}
