@@ -317,3 +317,41 @@ func TestRequestMistakesAreBadUserInput(t *testing.T) {
 		t.Errorf("bad variable: %+v", res.Errors)
 	}
 }
+
+// TestDeleteProviderRacingCreateNumberLeavesNoOrphan: whichever wins, no number points at a
+// deleted provider (the foreign key decides, not a check before the write).
+func TestDeleteProviderRacingCreateNumberLeavesNoOrphan(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	tok := s.token("acct_a")
+	for i := 0; i < 20; i++ {
+		p := s.createProvider(tok)
+		var wg sync.WaitGroup
+		var created, deleted gqlResponse
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			created = s.post(tok, createNumberOp, map[string]any{"in": map[string]any{"e164": fmt.Sprintf("+1415555%04d", i), "providerID": p.ID}})
+		}()
+		go func() {
+			defer wg.Done()
+			deleted = s.post(tok, `mutation($id: ID!) { deleteProvider(id: $id) }`, map[string]any{"id": p.ID})
+		}()
+		wg.Wait()
+		switch {
+		case len(created.Errors) == 0 && len(deleted.Errors) == 1 && deleted.code(t) == "CONFLICT":
+		case len(deleted.Errors) == 0 && len(created.Errors) == 1 && created.code(t) == "NOT_FOUND":
+		default:
+			t.Fatalf("round %d: create %+v, delete %+v", i, created.Errors, deleted.Errors)
+		}
+	}
+	var conn struct {
+		TotalCount int
+		Edges      []struct{ Node struct{ Provider *struct{ ID string } } }
+	}
+	s.post(tok, `{ phoneNumbers(first: 100) { totalCount edges { node { provider { id } } } } }`, nil).into(t, "phoneNumbers", &conn)
+	for _, e := range conn.Edges {
+		if e.Node.Provider == nil {
+			t.Fatal("a number points at a deleted provider")
+		}
+	}
+}
