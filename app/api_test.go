@@ -1,8 +1,10 @@
 package app
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -346,12 +348,71 @@ func TestDeleteProviderRacingCreateNumberLeavesNoOrphan(t *testing.T) {
 	}
 	var conn struct {
 		TotalCount int
-		Edges      []struct{ Node struct{ Provider *struct{ ID string } } }
+		Edges      []struct {
+			Node struct{ Provider *struct{ ID string } }
+		}
 	}
 	s.post(tok, `{ phoneNumbers(first: 100) { totalCount edges { node { provider { id } } } } }`, nil).into(t, "phoneNumbers", &conn)
 	for _, e := range conn.Edges {
 		if e.Node.Provider == nil {
 			t.Fatal("a number points at a deleted provider")
 		}
+	}
+}
+
+func TestInputEdgeCases(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	wide := s.token("acct_" + strings.Repeat("é", 100)) // 105 characters, 205 bytes: a valid account
+	p := s.createProvider(wide)
+
+	// Limits count characters, not bytes.
+	var got providerOut
+	s.post(wide, createProviderOp, map[string]any{"in": map[string]any{"carrier": "twilio", "label": strings.Repeat("é", 100), "credentials": twilioCredentials()}}).into(t, "createProvider", &got)
+	n := s.createNumber(wide, p.ID, "+14155550160", strings.Repeat("é", 128))
+	if n.AgentID == nil || len([]rune(*n.AgentID)) != 128 {
+		t.Fatalf("agentID of 128 characters: %+v", n)
+	}
+	for _, tc := range []struct {
+		op    string
+		in    map[string]any
+		field string
+	}{
+		{createProviderOp, map[string]any{"carrier": "twilio", "label": strings.Repeat("é", 101), "credentials": twilioCredentials()}, "label"},
+		{createProviderOp, map[string]any{"carrier": "twilio", "label": "a\x00b", "credentials": twilioCredentials()}, "label"},
+		{createNumberOp, map[string]any{"e164": "+14155550161", "providerID": p.ID, "agentID": strings.Repeat("é", 129)}, "agentID"},
+		{createNumberOp, map[string]any{"e164": "+14155550161", "providerID": p.ID, "agentID": "a\x00"}, "agentID"},
+	} {
+		res := s.post(wide, tc.op, map[string]any{"in": tc.in})
+		if code, field := res.code(t), res.field(t); code != "BAD_USER_INPUT" || field != tc.field {
+			t.Errorf("%v: %s on %q, want BAD_USER_INPUT on %s", tc.in, code, field, tc.field)
+		}
+	}
+
+	// Empty filters, as frontends that build them dynamically send them.
+	for _, q := range []string{
+		`{ phoneNumbers(where: {not: {}}) { totalCount } }`,
+		`{ phoneNumbers(where: {and: [{}]}) { totalCount } }`,
+		`{ phoneNumbers(where: {hasProviderWith: [{}]}) { totalCount } }`,
+		`{ providers { edges { node { numbers(where: {not: {}}) { totalCount } } } } }`,
+	} {
+		res := s.post(wide, q, nil)
+		if len(res.Errors) == 0 || res.Errors[0].Extensions["code"] != "BAD_USER_INPUT" || res.Errors[0].Extensions["field"] != "where" {
+			t.Errorf("%s: %+v", q, res.Errors)
+		}
+	}
+}
+
+// TestMalformedBodyIsNotEchoed: gqlgen quotes the whole body in its decoding error; the body may
+// carry credentials, so the answer must not.
+func TestMalformedBodyIsNotEchoed(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	vars, _ := json.Marshal(map[string]any{"c": twilioCredentials()})
+	body, _ := json.Marshal(map[string]any{"query": createProviderOp, "variables": string(vars)}) // variables encoded twice
+	req, _ := http.NewRequest(http.MethodPost, s.http.URL+"/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+s.token("acct_a"))
+	res := s.send(req)
+	if res.code(t) != "BAD_USER_INPUT" || strings.Contains(res.Errors[0].Message, twilioToken) || !strings.Contains(res.Errors[0].Message, "could not be decoded") {
+		t.Fatalf("got %+v", res.Errors)
 	}
 }

@@ -59,10 +59,13 @@ func newf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// BadInput reports invalid input in field (a path such as "e164" or "credentials.account_sid").
+// BadInput reports invalid input in field (a path such as "e164" or "credentials.account_sid";
+// "" when no single field is at fault).
 func BadInput(field, format string, args ...any) *Error {
 	e := newf(BadUserInput, format, args...)
-	e.Extensions = map[string]any{"field": field}
+	if field != "" {
+		e.Extensions = map[string]any{"field": field}
+	}
 	return e
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"syscall"
 
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -13,6 +14,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/oklog/ulid/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/switchboard-dev/switchboard/apperr"
@@ -32,14 +34,15 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		presented := graphql.DefaultErrorPresenter(ctx, err)
 		out := &gqlerror.Error{Message: presented.Message, Path: presented.Path, Locations: presented.Locations}
-		if requestError(ctx, err, presented) {
+		classified := classify(err)
+		if classified.Code == apperr.Internal && requestError(ctx, err, presented) {
+			out.Message = withoutBody(out.Message)
 			out.Extensions = map[string]any{"code": string(apperr.BadUserInput)}
 			if code, _ := presented.Extensions["code"].(string); code == string(apperr.NotFound) {
 				out.Extensions["code"] = code // entgql's node lookups
 			}
 			return out
 		}
-		classified := classify(err)
 		out.Message = classified.Message
 		out.Extensions = map[string]any{"code": string(classified.Code)}
 		for k, v := range classified.Extensions {
@@ -61,11 +64,8 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 // requestError reports errors that gqlgen or entgql raise about the request itself, whose
 // messages are written for the client: parse and validation failures, the complexity limit,
 // pagination arguments, node IDs that resolve to nothing, and arguments that do not coerce
-// (their path runs past the field being resolved).
+// (their path names an argument below the field being resolved).
 func requestError(ctx context.Context, err error, presented *gqlerror.Error) bool {
-	if _, ok := apperr.As(err); ok {
-		return false
-	}
 	switch code, _ := presented.Extensions["code"].(string); code {
 	case errcode.ValidationFailed, errcode.ParseFailed, complexityLimitExceeded, invalidPagination, string(apperr.NotFound):
 		return true
@@ -75,9 +75,22 @@ func requestError(ctx context.Context, err error, presented *gqlerror.Error) boo
 		return true // made as a GraphQL error, not wrapping a Go error
 	}
 	if fc := graphql.GetFieldContext(ctx); fc != nil && len(presented.Path) > len(fc.Path()) {
-		return true
+		for _, el := range presented.Path[len(fc.Path()):] {
+			if _, ok := el.(ast.PathName); ok {
+				return true
+			}
+		}
 	}
 	return false
+}
+
+// withoutBody drops the copy of the request body that gqlgen appends to a JSON decoding error:
+// the body may hold credentials.
+func withoutBody(msg string) string {
+	if before, _, found := strings.Cut(msg, " body:"); found && strings.HasPrefix(msg, "json request body could not be decoded") {
+		return before + "; send a JSON object such as {\"query\": \"{ carriers { id } }\", \"variables\": {}}"
+	}
+	return msg
 }
 
 // classify maps an error to the public contract.
@@ -85,21 +98,40 @@ func classify(err error) *apperr.Error {
 	if e, ok := apperr.As(err); ok {
 		return e
 	}
+	var pgErr *pgconn.PgError
 	switch {
 	case ent.IsNotFound(err):
 		return apperr.NotFoundf("not found in this account")
 	case errors.Is(err, privacy.Deny):
 		return apperr.Forbiddenf("this token may not do that: it needs the %s scope", "telephony:write")
+	case errors.Is(err, ent.ErrEmptyPhoneNumberWhereInput), errors.Is(err, ent.ErrEmptyProviderWhereInput):
+		return apperr.BadInput("where", "a where filter (or a not/and/or/has…With inside it) is empty: give at least one condition, or leave it out")
 	case isUnavailable(err):
 		return apperr.Unavailablef(err, "the service is briefly unable to reach its database or Redis; nothing was changed, try again shortly")
+	case errors.As(err, &pgErr) && (pgErr.Code == "22021" || pgErr.Code == "22P05"):
+		return apperr.BadInput("", "text in the request holds a character that cannot be stored (such as U+0000)")
 	case sqlgraph.IsConstraintError(err):
 		return apperr.Conflictf("the change conflicts with existing data")
 	case ent.IsValidationError(err):
 		var ve *ent.ValidationError
 		errors.As(err, &ve)
-		return apperr.BadInput(ve.Name, "%s has a value that is not accepted", ve.Name)
+		field := graphQLName(ve.Name)
+		return apperr.BadInput(field, "%s has a value that is not accepted", field)
 	}
 	return &apperr.Error{Code: apperr.Internal, Cause: err}
+}
+
+// graphQLName turns a column name into its GraphQL field name: agent_id → agentID.
+func graphQLName(column string) string {
+	parts := strings.Split(column, "_")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] == "id" {
+			parts[i] = "ID"
+		} else if parts[i] != "" {
+			parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+		}
+	}
+	return strings.Join(parts, "")
 }
 
 // isUnavailable reports failures to reach a dependency, as opposed to bugs or bad input.

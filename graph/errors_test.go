@@ -5,13 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/switchboard-dev/switchboard/apperr"
@@ -55,5 +58,34 @@ func TestInternalErrorsShowNoDetailAndAreLogged(t *testing.T) {
 	out = present(context.Background(), orig)
 	if orig.Message != "original" || out == orig || out.Extensions["code"] != "NOT_FOUND" {
 		t.Fatalf("presenter changed or reused the original: %+v %+v", orig, out)
+	}
+}
+
+// TestItemErrorsAreClassified: an error of one item of a list (path [nodes 0]) is classified
+// like any other, not taken for a bad argument.
+func TestItemErrorsAreClassified(t *testing.T) {
+	present := presentError(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	fc := &graphql.FieldContext{Field: graphql.CollectedField{Field: &ast.Field{Alias: "nodes"}}}
+	ctx := graphql.WithFieldContext(context.Background(), fc)
+	at := ast.Path{ast.PathName("nodes"), ast.PathIndex(0)}
+	down := &gqlerror.Error{Err: &pgconn.ConnectError{}, Message: "failed to connect to `user=sb database=x`", Path: at}
+	if out := present(ctx, down); out.Extensions["code"] != "UNAVAILABLE" || strings.Contains(out.Message, "user=sb") {
+		t.Fatalf("database down at [nodes 0]: %+v", out)
+	}
+	bug := &gqlerror.Error{Err: errors.New("boom"), Message: "boom", Path: at}
+	if out := present(ctx, bug); out.Extensions["code"] != "INTERNAL" {
+		t.Fatalf("internal error at [nodes 0]: %+v", out)
+	}
+	badArg := &gqlerror.Error{Err: errors.New("cannot decode cursor"), Message: "cannot decode cursor", Path: ast.Path{ast.PathName("nodes"), ast.PathName("after")}}
+	if out := present(ctx, badArg); out.Extensions["code"] != "BAD_USER_INPUT" {
+		t.Fatalf("bad argument: %+v", out)
+	}
+}
+
+func TestGraphQLName(t *testing.T) {
+	for col, want := range map[string]string{"agent_id": "agentID", "label": "label", "calls_per_minute": "callsPerMinute", "account_id": "accountID"} {
+		if got := graphQLName(col); got != want {
+			t.Errorf("graphQLName(%q) = %q, want %q", col, got, want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"entgo.io/ent/dialect/sql/sqlgraph"
@@ -66,8 +67,8 @@ func (s *Service) CreateProvider(ctx context.Context, in NewProvider) (*ent.Prov
 			clip(in.Carrier), strings.Join(carriers.IDs(), ", "))
 	}
 	label := strings.TrimSpace(in.Label)
-	if label == "" || utf8.RuneCountInString(label) > maxLabelLen {
-		return nil, apperr.BadInput("label", "label must be 1 to %d characters", maxLabelLen)
+	if label == "" || utf8.RuneCountInString(label) > maxLabelLen || hasControl(label) {
+		return nil, apperr.BadInput("label", "label must be 1 to %d characters, without control characters", maxLabelLen)
 	}
 	creds, err := plugin.ParseCredentials(in.Credentials)
 	if err != nil {
@@ -223,10 +224,14 @@ func validateAgentID(agentID *string) error {
 		return nil
 	}
 	a := *agentID
-	if strings.TrimSpace(a) == "" || utf8.RuneCountInString(a) > maxAgentIDLen || strings.TrimSpace(a) != a {
-		return apperr.BadInput("agentID", "agentID must be 1 to %d characters without surrounding spaces; use null to unpin", maxAgentIDLen)
+	if strings.TrimSpace(a) == "" || utf8.RuneCountInString(a) > maxAgentIDLen || strings.TrimSpace(a) != a || hasControl(a) {
+		return apperr.BadInput("agentID", "agentID must be 1 to %d characters, without surrounding spaces or control characters; use null to unpin", maxAgentIDLen)
 	}
 	return nil
+}
+
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsControl) || !utf8.ValidString(s)
 }
 
 func viewerOf(ctx context.Context) (auth.Viewer, error) {

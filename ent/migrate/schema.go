@@ -11,7 +11,7 @@ var (
 	// CallLimitsColumns holds the columns for the "call_limits" table.
 	CallLimitsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
-		{Name: "account_id", Type: field.TypeString, Size: 128},
+		{Name: "account_id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "concurrent_max", Type: field.TypeInt, Nullable: true},
@@ -35,11 +35,11 @@ var (
 	// PhoneNumbersColumns holds the columns for the "phone_numbers" table.
 	PhoneNumbersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
-		{Name: "account_id", Type: field.TypeString, Size: 128},
+		{Name: "account_id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "e164", Type: field.TypeString, Unique: true, Size: 16},
-		{Name: "agent_id", Type: field.TypeString, Nullable: true, Size: 128},
+		{Name: "agent_id", Type: field.TypeString, Nullable: true},
 		{Name: "inbound_enabled", Type: field.TypeBool, Default: true},
 		{Name: "outbound_enabled", Type: field.TypeBool, Default: true},
 		{Name: "provider_id", Type: field.TypeString},
@@ -73,11 +73,11 @@ var (
 	// ProvidersColumns holds the columns for the "providers" table.
 	ProvidersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
-		{Name: "account_id", Type: field.TypeString, Size: 128},
+		{Name: "account_id", Type: field.TypeString},
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "carrier", Type: field.TypeString},
-		{Name: "label", Type: field.TypeString, Size: 100},
+		{Name: "label", Type: field.TypeString},
 		{Name: "hint", Type: field.TypeString},
 		{Name: "sealed_credentials", Type: field.TypeBytes},
 		{Name: "wrapped_key", Type: field.TypeBytes},

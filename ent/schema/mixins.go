@@ -1,7 +1,9 @@
 package schema
 
 import (
+	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
@@ -34,5 +36,16 @@ func (TimeMixin) Fields() []ent.Field {
 			Annotations(entgql.OrderField("CREATED_AT")),
 		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).
 			Annotations(entgql.OrderField("UPDATED_AT")),
+	}
+}
+
+// maxRunes validates a string's length in characters, as the API describes limits (Ent's MaxLen
+// counts bytes).
+func maxRunes(n int) func(string) error {
+	return func(s string) error {
+		if utf8.RuneCountInString(s) > n {
+			return fmt.Errorf("longer than %d characters", n)
+		}
+		return nil
 	}
 }

@@ -26,7 +26,7 @@ func (PhoneNumber) Fields() []ent.Field {
 		field.String("e164").Unique().Immutable().NotEmpty().MaxLen(16).
 			Annotations(entgql.OrderField("E164")),
 		field.String("provider_id").Immutable().NotEmpty(),
-		field.String("agent_id").Optional().Nillable().MaxLen(128).
+		field.String("agent_id").Optional().Nillable().Validate(maxRunes(128)).
 			Comment("The agent this number is pinned to; null when unpinned.").
 			Annotations(entgql.OrderField("AGENT_ID")),
 		field.Bool("inbound_enabled").Default(true),

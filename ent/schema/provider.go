@@ -26,7 +26,7 @@ func (Provider) Fields() []ent.Field {
 		field.String("carrier").Immutable().NotEmpty().
 			Comment("The registered carrier plugin, e.g. twilio.").
 			Annotations(entgql.OrderField("CARRIER")),
-		field.String("label").NotEmpty().MaxLen(100).
+		field.String("label").NotEmpty().Validate(maxRunes(100)).
 			Comment("A name the account chose for this credential.").
 			Annotations(entgql.OrderField("LABEL")),
 		field.String("hint").

@@ -22,7 +22,7 @@ type TenantMixin struct {
 // Fields of the TenantMixin.
 func (TenantMixin) Fields() []ent.Field {
 	return []ent.Field{
-		field.String(fieldAccountID).Immutable().NotEmpty().MaxLen(128).
+		field.String(fieldAccountID).Immutable().NotEmpty().Validate(maxRunes(128)).
 			Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
