@@ -81,6 +81,7 @@ func serve(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	log := newLogger(cfg, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	context.AfterFunc(ctx, stop) // once shutdown starts, a second Ctrl-C stops the process at once
 
 	a, err := app.New(ctx, cfg, log)
 	if err != nil {
@@ -118,7 +119,7 @@ func banner(w io.Writer, cfg app.Config, a *app.App, addr net.Addr) {
 func token(args []string, getenv func(string) string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("token", flag.ContinueOnError)
 	account := fs.String("account", "", "the account (tenant) the token acts for; required")
-	scope := fs.String("scope", "", "space-separated scopes: telephony:read, telephony:write (default: both)")
+	scope := fs.String("scope", "", "scopes, separated by spaces or commas: telephony:read, telephony:write (default: both)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	cfg, err := loadConfig(fs, args, getenv)
 	if err != nil {
@@ -129,14 +130,15 @@ func token(args []string, getenv func(string) string, stdout io.Writer) error {
 	}
 	secret := []byte(cfg.JWTSecret)
 	if len(secret) == 0 {
-		if !cfg.Embedded() {
-			return errors.New("token: SWITCHBOARD_JWT_SECRET is not set; tokens for a JWKS setup come from your identity provider")
+		if !cfg.Embedded() || cfg.JWKSURL != "" {
+			return errors.New("token: SWITCHBOARD_JWT_SECRET is not set; with SWITCHBOARD_JWKS_URL, tokens come from your identity provider")
 		}
 		if secret, err = auth.LoadOrCreateSecret(cfg.DataDir); err != nil {
 			return fmt.Errorf("token: %w", err)
 		}
 	}
-	tok, err := auth.Mint(secret, *account, strings.Fields(*scope), *ttl)
+	scopes := strings.FieldsFunc(*scope, func(r rune) bool { return r == ',' || r == ' ' })
+	tok, err := auth.Mint(secret, *account, scopes, *ttl)
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}

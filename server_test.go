@@ -129,6 +129,20 @@ func TestTokenCommandMintsATokenTheServerAccepts(t *testing.T) {
 	if err := run([]string{"token"}, vars, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "--account") {
 		t.Fatalf("token without --account: %v", err)
 	}
+	out.Reset()
+	if err := run([]string{"token", "--account", "a", "--scope", "telephony:read,telephony:write"}, vars, &out, io.Discard); err != nil {
+		t.Fatalf("comma-separated scopes: %v", err)
+	}
+	if v, err := authn.AuthenticateToken(strings.TrimSpace(out.String())); err != nil || !v.Read || !v.Write {
+		t.Fatalf("token with both scopes = %+v, %v", v, err)
+	}
+	if err := run([]string{"token", "--account", "a", "--scope", "telephony:admin"}, vars, io.Discard, io.Discard); err == nil {
+		t.Fatal("token with an unknown scope")
+	}
+	jwks := env(map[string]string{"SWITCHBOARD_DATA_DIR": dir, "SWITCHBOARD_JWKS_URL": "http://127.0.0.1:1/jwks"})
+	if err := run([]string{"token", "--account", "a"}, jwks, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "identity provider") {
+		t.Fatalf("token in a JWKS setup: %v", err)
+	}
 }
 
 func TestBadConfigurationNamesTheVariable(t *testing.T) {
@@ -137,10 +151,18 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 		"SWITCHBOARD_MAX_BODY_BYTES":         {"SWITCHBOARD_MAX_BODY_BYTES": "lots"},
 		"SWITCHBOARD_DEFAULT_CONCURRENT_MAX": {"SWITCHBOARD_DEFAULT_CONCURRENT_MAX": "-3"},
 		"SWITCHBOARD_LOG_FORMAT":             {"SWITCHBOARD_LOG_FORMAT": "xml"},
+		"SWITCHBOARD_JWT_SECRET (too short)": {"SWITCHBOARD_JWT_SECRET": "short"},
+		"SWITCHBOARD_CORS_ORIGINS":           {"SWITCHBOARD_CORS_ORIGINS": "https://app.example.com/path"},
+		"SWITCHBOARD_DEV_ACCOUNT":            {"SWITCHBOARD_DEV_ACCOUNT": "has space"},
 		"SWITCHBOARD_JWT_SECRET":             {"SWITCHBOARD_DATABASE_URL": "postgres://db/x", "SWITCHBOARD_REDIS_URL": "redis://r", "SWITCHBOARD_SECRETS_URL": "base64key://x"},
-		"SWITCHBOARD_SECRETS_URL":            {"SWITCHBOARD_DATABASE_URL": "postgres://db/x", "SWITCHBOARD_REDIS_URL": "redis://r", "SWITCHBOARD_JWT_SECRET": "s"},
-		"SWITCHBOARD_REDIS_URL":              {"SWITCHBOARD_DATABASE_URL": "postgres://db/x", "SWITCHBOARD_JWT_SECRET": "s", "SWITCHBOARD_SECRETS_URL": "base64key://x"},
+		"SWITCHBOARD_SECRETS_URL":            {"SWITCHBOARD_DATABASE_URL": "postgres://db/x", "SWITCHBOARD_REDIS_URL": "redis://r", "SWITCHBOARD_JWT_SECRET": strings.Repeat("s", 32)},
+		"SWITCHBOARD_REDIS_URL":              {"SWITCHBOARD_DATABASE_URL": "postgres://db/x", "SWITCHBOARD_JWT_SECRET": strings.Repeat("s", 32), "SWITCHBOARD_SECRETS_URL": "base64key://x"},
 	} {
+		name, _, _ = strings.Cut(name, " ")
+		if vars["SWITCHBOARD_DATA_DIR"] == "" && vars["SWITCHBOARD_DATABASE_URL"] == "" {
+			vars["SWITCHBOARD_DATA_DIR"] = t.TempDir()
+		}
+		vars["SWITCHBOARD_ADDR"] = "127.0.0.1:0"
 		err := run(nil, env(vars), io.Discard, io.Discard)
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%v: got %v, want an error naming %s", vars, err, name)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
@@ -74,11 +75,16 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 
 func (a *App) openDatabase(ctx context.Context) error {
 	var drv *entsql.Driver
+	variable := "SWITCHBOARD_DATABASE_URL"
 	if a.cfg.Embedded() {
+		variable = "SWITCHBOARD_DATA_DIR"
 		path := filepath.Join(a.cfg.DataDir, "switchboard.db")
-		db, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate")
+		// A SQLite URI: the path is escaped so that "#", "?" or "%" in a folder name stay in it.
+		dsn := "file:" + (&url.URL{Path: path}).EscapedPath() +
+			"?_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_txlock=immediate"
+		db, err := sql.Open("sqlite", dsn)
 		if err != nil {
-			return fmt.Errorf("open embedded database %s: %w", path, err)
+			return fmt.Errorf("%s: open the embedded database %s: %w", variable, path, err)
 		}
 		a.db = db
 		drv = entsql.OpenDB(dialect.SQLite, db)
@@ -95,7 +101,7 @@ func (a *App) openDatabase(ctx context.Context) error {
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := a.db.PingContext(pingCtx); err != nil {
-		return fmt.Errorf("SWITCHBOARD_DATABASE_URL: cannot reach the database: %w", err)
+		return fmt.Errorf("%s: cannot reach the database: %w", variable, err)
 	}
 	a.client = ent.NewClient(ent.Driver(drv))
 	return a.migrate(ctx)
@@ -134,6 +140,10 @@ func (a *App) openRedis(ctx context.Context) error {
 	} else {
 		var err error
 		if opts, err = redis.ParseURL(a.cfg.RedisURL); err != nil {
+			var urlErr *url.Error
+			if errors.As(err, &urlErr) {
+				err = urlErr.Err // url.Error quotes the URL, password and all
+			}
 			return fmt.Errorf("SWITCHBOARD_REDIS_URL: %w", err)
 		}
 	}
@@ -155,6 +165,9 @@ func (a *App) openAuth(ctx context.Context) error {
 			return fmt.Errorf("SWITCHBOARD_DATA_DIR: %w", err)
 		}
 		a.devSecret = secret
+		if _, err := auth.Mint(secret, a.cfg.DevAccount, nil, time.Minute); err != nil {
+			return fmt.Errorf("SWITCHBOARD_DEV_ACCOUNT: %w", err)
+		}
 	}
 	authn, err := auth.New(ctx, auth.Config{
 		HS256Secret:        secret,

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -81,7 +82,13 @@ var variables = []Variable{
 		}
 		return nil
 	}},
-	{"SWITCHBOARD_JWT_SECRET", "", "HS256 secret for bearer tokens; empty in the embedded setup: generated in the data folder", str(func(c *Config) *string { return &c.JWTSecret })},
+	{"SWITCHBOARD_JWT_SECRET", "", "HS256 secret for bearer tokens, at least 32 bytes; empty in the embedded setup: generated in the data folder", func(c *Config, s string) error {
+		if s != "" && len(s) < minJWTSecretLen {
+			return fmt.Errorf("want at least %d bytes (HS256 needs a key as long as its hash; for example: openssl rand -base64 32)", minJWTSecretLen)
+		}
+		c.JWTSecret = s
+		return nil
+	}},
 	{"SWITCHBOARD_JWKS_URL", "", "JWKS URL for RS256/ES256 bearer tokens", str(func(c *Config) *string { return &c.JWKSURL })},
 	{"SWITCHBOARD_JWT_ISSUER", "", "required iss claim, when set", str(func(c *Config) *string { return &c.JWTIssuer })},
 	{"SWITCHBOARD_JWT_AUDIENCE", "", "required aud claim, when set", str(func(c *Config) *string { return &c.JWTAudience })},
@@ -97,10 +104,10 @@ var variables = []Variable{
 			o = strings.TrimSpace(o)
 			switch {
 			case o == "":
-			case o == "*" || strings.HasPrefix(o, "http://") || strings.HasPrefix(o, "https://"):
+			case o == "*" || isOrigin(strings.TrimSuffix(o, "/")):
 				c.CORSOrigins = append(c.CORSOrigins, strings.TrimSuffix(o, "/"))
 			default:
-				return fmt.Errorf("want origins such as https://app.example.com, or *; got %q", o)
+				return fmt.Errorf("want origins such as https://app.example.com (scheme, host and port only), or *; got %q", o)
 			}
 		}
 		return nil
@@ -179,6 +186,16 @@ func (c Config) check() error {
 		return fmt.Errorf("SWITCHBOARD_SECRETS_URL: required with SWITCHBOARD_DATABASE_URL, so every replica can open the credentials it stores (for example base64key://<32 bytes, base64url> or a KMS URL)")
 	}
 	return nil
+}
+
+// minJWTSecretLen is the shortest HS256 secret accepted (RFC 7518: at least the hash size).
+const minJWTSecretLen = 32
+
+// isOrigin reports a browser origin: http(s), a host, an optional port, nothing else.
+func isOrigin(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
 }
 
 func str(field func(*Config) *string) func(*Config, string) error {

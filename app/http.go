@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
@@ -55,17 +57,36 @@ func (a *App) Handler() http.Handler {
 	return a.logRequests(mux)
 }
 
-// playground serves GraphiQL; in the embedded setup its Authorization header is filled in with a
-// fresh development token.
+// playground serves GraphiQL. In the embedded setup, and only for a request from this machine
+// to a local host name, its Authorization header is filled in with a fresh development token:
+// the server listens on every interface, and the token can write.
 func (a *App) playground(w http.ResponseWriter, r *http.Request) {
 	var headers map[string]string
-	if tok, ok := a.DevToken(playgroundTokenTTL); ok {
+	if tok, ok := a.DevToken(playgroundTokenTTL); ok && isLocalRequest(r) {
 		headers = map[string]string{"Authorization": "Bearer " + tok}
 	}
 	playground.Handler("Switchboard", "/graphql",
 		playground.WithGraphiqlUiHeaders(headers),
 		playground.WithStoragePrefix("switchboard"),
 	).ServeHTTP(w, r)
+}
+
+// isLocalRequest reports a request from a loopback address to a loopback host name. Checking the
+// Host too keeps a web page elsewhere from reading the token through DNS rebinding.
+func isLocalRequest(r *http.Request) bool {
+	remote, _, err := net.SplitHostPort(r.RemoteAddr)
+	if ip, perr := netip.ParseAddr(remote); err != nil || perr != nil || !ip.IsLoopback() {
+		return false
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.IsLoopback()
 }
 
 // ready answers 200 when the database and Redis respond, 503 naming the one that does not.
@@ -134,13 +155,18 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // Serve answers HTTP on ln until ctx ends, then shuts down gracefully: new connections are
-// refused and in-flight requests get ShutdownTimeout to finish.
+// refused and in-flight requests get ShutdownTimeout to finish. Then every request context is
+// cancelled, which also closes websocket connections (http.Server does not track those), and
+// whatever is still open is closed.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	// Requests outlive ctx (so a shutdown can be graceful) but not Serve.
+	base, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRequests()
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
@@ -150,9 +176,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(base, a.cfg.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)
+	cancelRequests()
+	if err != nil {
+		err = errors.Join(err, srv.Close())
+	}
 	if serveErr := <-errc; !errors.Is(serveErr, http.ErrServerClosed) {
 		err = errors.Join(err, serveErr)
 	}

@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -164,5 +168,85 @@ func TestCORS(t *testing.T) {
 		return ""
 	}); err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_CORS_ORIGINS") {
 		t.Fatalf("an origin without a scheme: %v", err)
+	}
+}
+
+func TestPlaygroundTokenOnlyForLocalRequests(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	h := s.app.Handler()
+	for _, tc := range []struct {
+		remote, host string
+		token        bool
+	}{
+		{"127.0.0.1:5000", "localhost:8080", true},
+		{"[::1]:5000", "[::1]:8080", true},
+		{"127.0.0.1:5000", "127.0.0.1", true},
+		{"192.0.2.2:5000", "localhost:8080", false},       // from another machine
+		{"127.0.0.1:5000", "rebound.example:8080", false}, // a page elsewhere, through DNS rebinding
+	} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.RemoteAddr, req.Host = tc.remote, tc.host
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if got := strings.Contains(rec.Body.String(), "Bearer "); rec.Code != 200 || got != tc.token {
+			t.Errorf("from %s to %s: status %d, token %v; want token %v", tc.remote, tc.host, rec.Code, got, tc.token)
+		}
+	}
+}
+
+func TestStartupErrorsHoldNoPassword(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), nil)
+	cfg.RedisURL = "redis://:SuperSecretPw@127.0.0.1:notaport/0"
+	_, err := New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "SWITCHBOARD_REDIS_URL") || strings.Contains(err.Error(), "SuperSecretPw") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestDataFolderWithOddCharacters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "my data #1 ?x %41")
+	s := startServer(t, dir, nil)
+	s.createProvider(s.token("acct_a"))
+	if _, err := os.Stat(filepath.Join(dir, "switchboard.db")); err != nil {
+		t.Fatalf("the database is not inside the data folder: %v", err)
+	}
+}
+
+func TestShutdownClosesWebsockets(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.app.Serve(ctx, ln) }()
+
+	wsCtx, wsCancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer wsCancel()
+	c, _, err := websocket.Dial(wsCtx, "ws://"+ln.Addr().String()+"/graphql", &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	wsjson.Write(wsCtx, c, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + s.token("acct_a")}})
+	var msg map[string]any
+	if err := wsjson.Read(wsCtx, c, &msg); err != nil || msg["type"] != "connection_ack" {
+		t.Fatalf("init: %v %v", msg, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	// The socket is closed by the server, not left open after Serve returned.
+	readCtx, readCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer readCancel()
+	for {
+		if err := wsjson.Read(readCtx, c, &msg); err != nil {
+			if readCtx.Err() != nil {
+				t.Fatal("the websocket was still open 5s after Serve returned")
+			}
+			return
+		}
 	}
 }

@@ -542,7 +542,13 @@ func TestMintRoundTrip(t *testing.T) {
 		}
 	}
 
-	tok, err := Mint(testSecret, "acct_1", []string{"other"}, time.Hour)
+	// Mint refuses scopes this server does not know; a token with one (from elsewhere) grants nothing.
+	if _, err := Mint(testSecret, "acct_1", []string{"telephony:read,telephony:write"}, time.Hour); err == nil {
+		t.Fatal("Mint accepted an unknown scope")
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"account_id": "acct_1", "scope": "other", "exp": time.Now().Add(time.Hour).Unix(),
+	}).SignedString(testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -22,8 +23,8 @@ func Mint(secret []byte, accountID string, scopes []string, ttl time.Duration) (
 		return "", errors.New("auth: the token lifetime must be positive")
 	}
 	for _, s := range scopes {
-		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' }) {
-			return "", errors.New("auth: a scope must be non-empty and contain no spaces")
+		if s != ScopeRead && s != ScopeWrite {
+			return "", fmt.Errorf("auth: unknown scope %q: use %s and/or %s", s, ScopeRead, ScopeWrite)
 		}
 	}
 	now := time.Now()
