@@ -15,6 +15,7 @@ import (
 	"github.com/switchboard-dev/switchboard/apperr"
 	"github.com/switchboard-dev/switchboard/auth"
 	"github.com/switchboard-dev/switchboard/carriers"
+	"github.com/switchboard-dev/switchboard/carriers/carriertest"
 	"github.com/switchboard-dev/switchboard/carriers/twilio"
 	"github.com/switchboard-dev/switchboard/envelope"
 )
@@ -190,16 +191,25 @@ func TestLogsOfAFullSessionHoldNoSecret(t *testing.T) {
 	}
 }
 
-// acme is a throwaway carrier: a plugin in a few lines, registered without touching any other package.
+// acme is a throwaway carrier: a plugin in a few lines, registered without touching any other
+// package. It is the README's "Adding a carrier" example.
 type acme struct{}
 
-type acmeCredentials struct {
-	APIKey string `json:"api_key"`
+var acmeFields = []carriers.FieldSpec{
+	{Name: "account", Label: "Account", Description: "Your Acme account name.",
+		Required: true, Pattern: "^[a-z][a-z0-9-]{2,31}$", Example: "my-company"},
+	{Name: "api_key", Label: "API key", Description: "Your Acme API key.",
+		Secret: true, Required: true, Pattern: "^ak_[a-z0-9]{8}$", Example: "ak_0123abcd"},
 }
 
-func (c acmeCredentials) Hint() string { return carriers.MaskHint(c.APIKey, 3, 2) }
+type acmeCredentials struct {
+	Account string `json:"account"`
+	APIKey  string `json:"api_key"`
+}
 
-var acmeFields = []carriers.FieldSpec{{Name: "api_key", Label: "API key", Description: "Your Acme API key.", Secret: true, Required: true, Pattern: "^ak_[a-z0-9]{8}$", Example: "ak_0123abcd"}}
+func (c acmeCredentials) Hint() string     { return c.Account }
+func (c acmeCredentials) String() string   { return "acme credentials for " + c.Account }
+func (c acmeCredentials) GoString() string { return c.String() }
 
 func (acme) Info() carriers.Info {
 	return carriers.Info{ID: "acme", DisplayName: "Acme Telecom", CredentialFields: acmeFields}
@@ -207,10 +217,11 @@ func (acme) Info() carriers.Info {
 
 func (acme) ParseCredentials(raw json.RawMessage) (carriers.Credentials, error) {
 	f, err := carriers.DecodeFields(raw, "Acme", acmeFields)
-	return acmeCredentials{APIKey: f["api_key"]}, err
+	return acmeCredentials{Account: f["account"], APIKey: f["api_key"]}, err
 }
 
 func TestAThrowawayCarrierPluginIsListedAndAccepted(t *testing.T) {
+	carriertest.Conformance(t, acme{}, json.RawMessage(`{"account": "my-company", "api_key": "ak_0123abcd"}`))
 	carriers.Register(acme{})
 	s := startServer(t, t.TempDir(), nil)
 	tok := s.token("acct_a")
@@ -225,7 +236,7 @@ func TestAThrowawayCarrierPluginIsListedAndAccepted(t *testing.T) {
 	var ids []string
 	for _, c := range list {
 		ids = append(ids, c.ID)
-		if c.ID == "acme" && (c.DisplayName != "Acme Telecom" || len(c.CredentialFields) != 1 || c.CredentialFields[0].Pattern != "^ak_[a-z0-9]{8}$" || !c.CredentialFields[0].Secret) {
+		if c.ID == "acme" && (c.DisplayName != "Acme Telecom" || len(c.CredentialFields) != 2 || c.CredentialFields[1].Pattern != "^ak_[a-z0-9]{8}$" || !c.CredentialFields[1].Secret) {
 			t.Errorf("acme listed as %+v", c)
 		}
 	}
@@ -233,11 +244,11 @@ func TestAThrowawayCarrierPluginIsListedAndAccepted(t *testing.T) {
 		t.Fatalf("carriers = %v", ids)
 	}
 	var p providerOut
-	s.post(tok, createProviderOp, map[string]any{"in": map[string]any{"carrier": "acme", "label": "Acme", "credentials": map[string]any{"api_key": "ak_9f8e7d6c"}}}).into(t, "createProvider", &p)
-	if p.Carrier != "acme" || p.Hint != "ak_…6c" {
+	s.post(tok, createProviderOp, map[string]any{"in": map[string]any{"carrier": "acme", "label": "Acme", "credentials": map[string]any{"account": "acme-co", "api_key": "ak_9f8e7d6c"}}}).into(t, "createProvider", &p)
+	if p.Carrier != "acme" || p.Hint != "acme-co" {
 		t.Fatalf("acme provider = %+v", p)
 	}
-	res := s.post(tok, createProviderOp, map[string]any{"in": map[string]any{"carrier": "acme", "label": "Acme", "credentials": map[string]any{"api_key": "nope"}}})
+	res := s.post(tok, createProviderOp, map[string]any{"in": map[string]any{"carrier": "acme", "label": "Acme", "credentials": map[string]any{"account": "acme-co", "api_key": "nope"}}})
 	if res.field(t) != "credentials.api_key" {
 		t.Fatalf("bad acme key: %+v", res.Errors)
 	}
