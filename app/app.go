@@ -210,6 +210,6 @@ func (a *App) Close() error {
 	return errors.Join(errs...)
 }
 
-func (a *App) graphHandler() *graph.Resolver {
+func (a *App) resolver() *graph.Resolver {
 	return &graph.Resolver{Client: a.client, Provisioning: a.Provisioning()}
 }

@@ -31,7 +31,7 @@ const playgroundTokenTTL = 24 * time.Hour
 //	/readyz   the database and Redis answer
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
-	gql := graph.NewHandler(a.graphHandler(), graph.Options{
+	gql := graph.NewHandler(a.resolver(), graph.Options{
 		Logger:          a.log,
 		Authenticator:   a.auth,
 		ComplexityLimit: a.cfg.ComplexityLimit,

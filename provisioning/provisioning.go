@@ -44,7 +44,7 @@ type Change[T any] struct {
 	Value T
 }
 
-// Provider input limits.
+// maxLabelLen is the longest provider label, in characters (the Ent schema enforces the same).
 const maxLabelLen = 100
 
 // NewProvider is the input of CreateProvider.
