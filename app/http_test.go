@@ -68,38 +68,40 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 }
 
+// dialGraphQLWS opens a graphql-transport-ws connection to the server at addr (host:port), sends
+// connection_init with token, and returns the server's first answer.
+func dialGraphQLWS(t *testing.T, ctx context.Context, addr, token string) (*websocket.Conn, map[string]any) {
+	t.Helper()
+	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/graphql", &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.CloseNow() })
+	if err := wsjson.Write(ctx, c, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}}); err != nil {
+		t.Fatal(err)
+	}
+	var msg map[string]any
+	if err := wsjson.Read(ctx, c, &msg); err != nil {
+		return c, map[string]any{"closed": err.Error()}
+	}
+	return c, msg
+}
+
 // TestWebsocketTransportAuthenticates speaks graphql-transport-ws: the connection_init payload
 // carries the token, and operations on the socket act as that account.
 func TestWebsocketTransportAuthenticates(t *testing.T) {
 	s := startServer(t, t.TempDir(), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	dial := func(token string) (*websocket.Conn, map[string]any) {
-		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.http.URL, "http")+"/graphql",
-			&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := wsjson.Write(ctx, c, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}}); err != nil {
-			t.Fatal(err)
-		}
-		var msg map[string]any
-		if err := wsjson.Read(ctx, c, &msg); err != nil {
-			return c, map[string]any{"closed": err.Error()}
-		}
-		return c, msg
-	}
+	addr := strings.TrimPrefix(s.http.URL, "http://")
 
-	c, msg := dial("not-a-token")
-	if msg["type"] == "connection_ack" {
+	if _, msg := dialGraphQLWS(t, ctx, addr, "not-a-token"); msg["type"] == "connection_ack" {
 		t.Fatalf("a bad token was acknowledged: %v", msg)
 	}
-	c.CloseNow()
 
 	tok := s.token("acct_ws")
 	s.createProvider(tok)
-	c, msg = dial(tok)
-	defer c.CloseNow()
+	c, msg := dialGraphQLWS(t, ctx, addr, tok)
 	if msg["type"] != "connection_ack" {
 		t.Fatalf("connection_init with a good token: %v", msg)
 	}
@@ -112,6 +114,8 @@ func TestWebsocketTransportAuthenticates(t *testing.T) {
 	}
 }
 
+// TestServeShutsDownGracefully: once Serve's context ends it returns, stops answering, and closes
+// websocket connections too (http.Server does not track those).
 func TestServeShutsDownGracefully(t *testing.T) {
 	s := startServer(t, t.TempDir(), nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -121,12 +125,19 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.app.Serve(ctx, ln) }()
-	url := "http://" + ln.Addr().String()
-	res, err := http.Get(url + "/healthz")
+	addr := ln.Addr().String()
+	res, err := http.Get("http://" + addr + "/healthz")
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("healthz before shutdown: %v %v", res, err)
 	}
 	res.Body.Close()
+	wsCtx, wsCancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer wsCancel()
+	c, msg := dialGraphQLWS(t, wsCtx, addr, s.token("acct_a"))
+	if msg["type"] != "connection_ack" {
+		t.Fatalf("websocket init: %v", msg)
+	}
+
 	cancel()
 	select {
 	case err := <-done:
@@ -136,8 +147,18 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not return after its context ended")
 	}
-	if _, err := http.Get(url + "/healthz"); err == nil {
+	if _, err := http.Get("http://" + addr + "/healthz"); err == nil {
 		t.Fatal("still serving after shutdown")
+	}
+	readCtx, readCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer readCancel()
+	for {
+		if err := wsjson.Read(readCtx, c, &msg); err != nil {
+			if readCtx.Err() != nil {
+				t.Fatal("the websocket was still open 5s after Serve returned")
+			}
+			break
+		}
 	}
 }
 
@@ -209,44 +230,5 @@ func TestDataFolderWithOddCharacters(t *testing.T) {
 	s.createProvider(s.token("acct_a"))
 	if _, err := os.Stat(filepath.Join(dir, "switchboard.db")); err != nil {
 		t.Fatalf("the database is not inside the data folder: %v", err)
-	}
-}
-
-func TestShutdownClosesWebsockets(t *testing.T) {
-	s := startServer(t, t.TempDir(), nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.app.Serve(ctx, ln) }()
-
-	wsCtx, wsCancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer wsCancel()
-	c, _, err := websocket.Dial(wsCtx, "ws://"+ln.Addr().String()+"/graphql", &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.CloseNow()
-	wsjson.Write(wsCtx, c, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + s.token("acct_a")}})
-	var msg map[string]any
-	if err := wsjson.Read(wsCtx, c, &msg); err != nil || msg["type"] != "connection_ack" {
-		t.Fatalf("init: %v %v", msg, err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("Serve: %v", err)
-	}
-	// The socket is closed by the server, not left open after Serve returned.
-	readCtx, readCancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer readCancel()
-	for {
-		if err := wsjson.Read(readCtx, c, &msg); err != nil {
-			if readCtx.Err() != nil {
-				t.Fatal("the websocket was still open 5s after Serve returned")
-			}
-			return
-		}
 	}
 }
