@@ -81,10 +81,11 @@ func referencesMustBeVisible(next ent.Mutator) ent.Mutator {
 		for _, edge := range m.AddedEdges() {
 			for _, v := range m.AddedIDs(edge) {
 				id, _ := v.(string)
-				_, err := client.Noder(ctx, id, gen.WithNodeType(func(_ context.Context, id string) (string, error) {
-					return ids.TableOf(id)
-				}))
-				if err != nil && (gen.IsNotFound(err) || isUnknownID(id)) {
+				table, err := ids.TableOf(id)
+				if err == nil {
+					_, err = client.Noder(ctx, id, gen.WithFixedNodeType(table))
+				}
+				if table == "" || gen.IsNotFound(err) {
 					return nil, apperr.NotFoundf("there is no %s with ID %q in this account", edge, id)
 				}
 				if err != nil {
@@ -94,9 +95,4 @@ func referencesMustBeVisible(next ent.Mutator) ent.Mutator {
 		}
 		return next.Mutate(ctx, m)
 	})
-}
-
-func isUnknownID(id string) bool {
-	_, err := ids.TableOf(id)
-	return err != nil
 }
