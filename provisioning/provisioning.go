@@ -132,7 +132,7 @@ func (s *Service) DeleteProvider(ctx context.Context, id string) error {
 		if cerr != nil {
 			return cerr
 		}
-		return apperr.Conflictf("provider %s is used by %d phone number(s): delete those numbers or register them under another provider first", id, n)
+		return apperr.Conflictf("provider %s is used by %d phone number(s): delete those numbers first", id, n)
 	default:
 		return err
 	}
