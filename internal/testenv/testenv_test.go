@@ -1,0 +1,41 @@
+package testenv_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/switchboard-dev/switchboard/internal/testenv"
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// Each test gets a database and a Redis database of its own, empty.
+func TestEachTestGetsItsOwnEmptyStores(t *testing.T) {
+	ctx := context.Background()
+	for i := range 2 {
+		t.Run("", func(t *testing.T) {
+			conn, err := pgx.Connect(ctx, testenv.Postgres(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			var tables int
+			if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&tables); err != nil || tables != 0 {
+				t.Fatalf("run %d: %d tables in a new database (err %v)", i, tables, err)
+			}
+			if _, err := conn.Exec(ctx, `CREATE TABLE marker (id int)`); err != nil {
+				t.Fatal(err)
+			}
+
+			rdb := testenv.Redis(t)
+			if n, err := rdb.DBSize(ctx).Result(); err != nil || n != 0 {
+				t.Fatalf("run %d: %d keys in a new Redis database (err %v)", i, n, err)
+			}
+			if err := rdb.Set(ctx, "marker", "1", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
