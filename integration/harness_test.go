@@ -1,0 +1,203 @@
+package integration
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Khan/genqlient/graphql"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/switchboard-dev/switchboard/app"
+	"github.com/switchboard-dev/switchboard/auth"
+	"github.com/switchboard-dev/switchboard/internal/testenv"
+
+	_ "github.com/switchboard-dev/switchboard/carriers/builtin" // the carrier plugins, as server.go has them
+)
+
+func TestMain(m *testing.M) { testenv.Main(m) }
+
+// jwtSecret signs the suite's tokens, as SWITCHBOARD_JWT_SECRET does in production.
+const jwtSecret = "integration-suite-jwt-secret-0123456789"
+
+// secretsURL is a fixed key-encryption key, so every server instance of a test opens what the
+// others sealed.
+var secretsURL = "base64key://" + base64.URLEncoding.EncodeToString([]byte("integration-suite-master-key-32b"))
+
+// stack is one Postgres database and one Redis database of the shared containers, for the
+// servers of one test.
+type stack struct {
+	DatabaseURL, RedisURL string
+}
+
+func newStack(t *testing.T) stack {
+	t.Helper()
+	return stack{DatabaseURL: testenv.Postgres(t), RedisURL: testenv.RedisURL(t)}
+}
+
+// env is the production configuration of a server on this stack.
+func (st stack) env(t *testing.T) map[string]string {
+	return map[string]string{
+		"SWITCHBOARD_ADDR":         "127.0.0.1:0",
+		"SWITCHBOARD_DATA_DIR":     t.TempDir(),
+		"SWITCHBOARD_DATABASE_URL": st.DatabaseURL,
+		"SWITCHBOARD_REDIS_URL":    st.RedisURL,
+		"SWITCHBOARD_SECRETS_URL":  secretsURL,
+		"SWITCHBOARD_JWT_SECRET":   jwtSecret,
+	}
+}
+
+// db opens a pgx pool on the stack's database, for checks the API cannot make.
+func (st stack) db(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), st.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// server is one running Switchboard instance, booted the way server.go boots it: configuration
+// from the environment, app.New, and App.Serve on a loopback listener.
+type server struct {
+	URL  string
+	stop func()
+}
+
+// start boots a server on the stack; it stops when the test ends, or earlier with stop.
+func (st stack) start(t *testing.T) *server {
+	t.Helper()
+	env := st.env(t)
+	cfg, err := app.ConfigFromEnv(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		cancel()
+		t.Fatalf("app.New: %v", err)
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		cancel()
+		a.Close()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	s := &server{URL: "http://" + ln.Addr().String()}
+	stopped := false
+	s.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		if err := a.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}
+	t.Cleanup(s.stop)
+	return s
+}
+
+// client returns a GraphQL client acting for account with a token of the given scopes (none:
+// read and write).
+func (s *server) client(t *testing.T, account string, scopes ...string) graphql.Client {
+	t.Helper()
+	tok, err := auth.Mint([]byte(jwtSecret), account, scopes, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.clientWithToken(tok)
+}
+
+func (s *server) clientWithToken(token string) graphql.Client {
+	return graphql.NewClient(s.URL+"/graphql", &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: bearer{token: token, next: http.DefaultTransport},
+	})
+}
+
+// bearer adds the Authorization header to every request.
+type bearer struct {
+	token string
+	next  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	if b.token != "" {
+		r.Header.Set("Authorization", "Bearer "+b.token)
+	}
+	return b.next.RoundTrip(r)
+}
+
+// gqlErrors returns the GraphQL errors in err, whether the server answered 200 or not.
+func gqlErrors(err error) gqlerror.List {
+	var list gqlerror.List
+	if errors.As(err, &list) {
+		return list
+	}
+	var httpErr *graphql.HTTPError
+	if errors.As(err, &httpErr) {
+		return httpErr.Response.Errors
+	}
+	return nil
+}
+
+// wantCode fails t unless err is a GraphQL error with extensions.code == code (and, when field is
+// not empty, extensions.field == field). It returns the first error's message.
+func wantCode(t *testing.T, err error, code, field string) string {
+	t.Helper()
+	list := gqlErrors(err)
+	if len(list) == 0 {
+		t.Fatalf("want a GraphQL error %s, got %v", code, err)
+	}
+	e := list[0]
+	if got := e.Extensions["code"]; got != code {
+		t.Fatalf("want code %s, got %v: %s", code, got, e.Message)
+	}
+	if field != "" && e.Extensions["field"] != field {
+		t.Fatalf("want field %q, got %v: %s", field, e.Extensions["field"], e.Message)
+	}
+	return e.Message
+}
+
+// must fails t on err.
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%+v", describe(err))
+	}
+}
+
+// describe renders err with its GraphQL extensions, for failure messages.
+func describe(err error) string {
+	list := gqlErrors(err)
+	if len(list) == 0 {
+		return err.Error()
+	}
+	parts := make([]string, len(list))
+	for i, e := range list {
+		parts[i] = fmt.Sprintf("%s %v", e.Message, e.Extensions)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// clientT is the generated operations' client type.
+type clientT = graphql.Client
