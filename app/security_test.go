@@ -220,6 +220,24 @@ func (acme) ParseCredentials(raw json.RawMessage) (carriers.Credentials, error) 
 	return acmeCredentials{Account: f["account"], APIKey: f["api_key"]}, err
 }
 
+func (acme) Originate(ctx context.Context, c carriers.Credentials, r carriers.OriginateRequest) (carriers.OriginateResult, error) {
+	creds, err := carriers.CredentialsAs[acmeCredentials]("acme", c)
+	if err == nil {
+		err = r.Validate("acme")
+	}
+	if err != nil {
+		return carriers.OriginateResult{}, err
+	}
+	api := carriers.APIClient{Carrier: "acme", Secrets: []string{creds.APIKey}}
+	req, err := carriers.NewJSONRequest(http.MethodPost, "https://api.acme.example/v1/calls", map[string]string{
+		"from": r.From, "to": r.To, "answer_url": r.AnswerURL, "status_url": r.StatusCallbackURL})
+	if err != nil {
+		return carriers.OriginateResult{}, api.NotSent(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+creds.APIKey)
+	return api.Originate(ctx, req, "call_id")
+}
+
 func TestAThrowawayCarrierPluginIsListedAndAccepted(t *testing.T) {
 	carriertest.Conformance(t, acme{}, json.RawMessage(`{"account": "my-company", "api_key": "ak_0123abcd"}`))
 	carriers.Register(acme{})

@@ -11,10 +11,18 @@
 // parses a submitted credentials document with [DecodeFields], the one shared parser, so that all
 // carriers report mistakes the same way and never echo a submitted value back.
 //
+// Beyond the [Carrier] interface a plugin may implement [Verifier] (check credentials with the
+// carrier), [CallbackParser] (verify and read the carrier's status callbacks) and [Rebaser] (send
+// its API requests elsewhere). Plugins share the plumbing in this package: [APIClient] sends one
+// request to a carrier's API and sorts the reply into *[Error] or [ErrOutcomeUnknown],
+// [ReadCallbackForm] and [MatchHMAC] read and check callbacks, and [PlivoStyle] is the whole
+// Plivo wire format, which other carriers copy.
+//
 // The package carriers/carriertest holds a conformance kit every plugin's tests should run.
 package carriers
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,6 +65,11 @@ type Carrier interface {
 	// and returns the parsed credentials. Its errors are *FieldError and never contain a
 	// submitted value.
 	ParseCredentials(raw json.RawMessage) (Credentials, error)
+	// Originate places one call with c, which ParseCredentials returned, and sends the request
+	// at most once: it never retries. Its errors are an *Error when the carrier refused (or
+	// the plugin refused bad input before sending, see [OriginateRequest.Validate]), or wrap
+	// [ErrOutcomeUnknown] when the call may exist. They never contain a secret.
+	Originate(ctx context.Context, c Credentials, r OriginateRequest) (OriginateResult, error)
 }
 
 // FieldError is a mistake in a submitted credentials document. Its message names the key and

@@ -1,6 +1,7 @@
 package carriers
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -20,6 +21,10 @@ func (f fakeCarrier) ParseCredentials(raw json.RawMessage) (Credentials, error) 
 		return nil, err
 	}
 	return fakeCreds(m), nil
+}
+
+func (f fakeCarrier) Originate(context.Context, Credentials, OriginateRequest) (OriginateResult, error) {
+	return OriginateResult{}, &Error{Carrier: f.info.ID, Code: "unsupported", Message: "fake carriers place no calls"}
 }
 
 type fakeCreds map[string]string

@@ -36,7 +36,19 @@ type reporter interface {
 //     (the typo's message suggests the real key);
 //   - a non-string value for a key gives a *carriers.FieldError naming it;
 //   - documents that are not a JSON object give a *carriers.FieldError with Field "";
-//   - no error message contains a value from the submitted document.
+//   - no error message contains a value from the submitted document;
+//
+// and, with the credentials of the first valid document, that the calling side keeps it too:
+//   - Originate refuses malformed requests (bad numbers, relative or non-http URLs, a negative
+//     ring timeout) with a *carriers.Error, without panicking;
+//   - when the plugin is a carriers.Rebaser, pointed at fake servers: nothing is sent for a
+//     malformed request; a 500 reply gives a *carriers.Error with HTTPStatus 500, a 2xx reply
+//     without a call id and an unreachable server give errors wrapping
+//     carriers.ErrOutcomeUnknown, quickly; each of those made exactly one request (no retry);
+//     and no error shows a secret. A carriers.Verifier must give a *carriers.Error for a 401
+//     and another error for an unreachable server;
+//   - a carriers.CallbackParser refuses an unsigned callback with an error wrapping
+//     carriers.ErrBadSignature.
 //
 // Each valid document runs as its own subtest.
 func Conformance(t *testing.T, c carriers.Carrier, valid ...json.RawMessage) {
@@ -52,6 +64,18 @@ func Conformance(t *testing.T, c carriers.Carrier, valid ...json.RawMessage) {
 		t.Run(fmt.Sprintf("valid_%d", i), func(t *testing.T) { checkValid(t, c, doc) })
 	}
 	t.Run("NotAnObject", func(t *testing.T) { checkNotObject(t, c) })
+	if len(valid) == 0 {
+		return
+	}
+	creds, err := c.ParseCredentials(valid[0])
+	if err != nil || creds == nil {
+		return // reported by valid_0
+	}
+	var obj map[string]any
+	_ = json.Unmarshal(valid[0], &obj)
+	secrets := secretValues(c.Info(), obj)
+	t.Run("Originate", func(t *testing.T) { checkOriginate(t, c, creds, secrets) })
+	t.Run("StatusCallback", func(t *testing.T) { checkCallbacks(t, c, creds) })
 }
 
 func checkInfo(r reporter, c carriers.Carrier) {
@@ -103,12 +127,7 @@ func checkValid(r reporter, c carriers.Carrier, doc json.RawMessage) {
 
 	// Values of secret fields (trimmed, as the parser sees them) must not leak. Secrets shorter
 	// than minValueLen are skipped: they could occur in any text by chance.
-	var secrets []string
-	for _, f := range info.CredentialFields {
-		if s, ok := obj[f.Name].(string); ok && f.Secret && len(strings.TrimSpace(s)) >= minValueLen {
-			secrets = append(secrets, strings.TrimSpace(s))
-		}
-	}
+	secrets := secretValues(info, obj)
 	for _, s := range secrets {
 		if strings.Contains(hint, s) {
 			r.Errorf("Hint() %q contains the value of a secret field", hint)
@@ -228,6 +247,17 @@ func checkNoValues(r reporter, what, msg string, values []string) {
 			r.Errorf("%s: error message %q contains a submitted value", what, msg)
 		}
 	}
+}
+
+// secretValues returns the trimmed values of obj's secret fields, those long enough to look for.
+func secretValues(info carriers.Info, obj map[string]any) []string {
+	var secrets []string
+	for _, f := range info.CredentialFields {
+		if s, ok := obj[f.Name].(string); ok && f.Secret && len(strings.TrimSpace(s)) >= minValueLen {
+			secrets = append(secrets, strings.TrimSpace(s))
+		}
+	}
+	return secrets
 }
 
 func stringValues(obj map[string]any) []string {

@@ -1,8 +1,11 @@
 package carriertest
 
 import (
+	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -47,6 +50,13 @@ func (good) ParseCredentials(raw json.RawMessage) (carriers.Credentials, error) 
 		return nil, err
 	}
 	return goodCreds{UserID: m["user_id"], Password: m["password"]}, nil
+}
+
+func (good) Originate(_ context.Context, _ carriers.Credentials, r carriers.OriginateRequest) (carriers.OriginateResult, error) {
+	if err := r.Validate("good"); err != nil {
+		return carriers.OriginateResult{}, err
+	}
+	return carriers.OriginateResult{}, &carriers.Error{Carrier: "good", Code: "unsupported", Message: "good places no calls"}
 }
 
 type goodCreds struct {
@@ -143,6 +153,50 @@ func (badInfo) Info() carriers.Info {
 	return carriers.Info{ID: "Bad Id", DisplayName: "Bad", CredentialFields: []carriers.FieldSpec{f, f}}
 }
 
+// httpCarrier places calls over HTTP with the shared client; its flags each break one rule.
+type httpCarrier struct {
+	good
+	base                             string
+	lax, retry, leak, trusting, hang bool
+}
+
+func (h httpCarrier) WithBaseURL(base string) carriers.Carrier { h.base = base; return h }
+
+func (h httpCarrier) Originate(ctx context.Context, c carriers.Credentials, r carriers.OriginateRequest) (carriers.OriginateResult, error) {
+	if h.hang {
+		panic("hang up")
+	}
+	if err := r.Validate("good"); err != nil && !h.lax {
+		return carriers.OriginateResult{}, err
+	}
+	creds := c.(goodCreds)
+	api := carriers.APIClient{Carrier: "good", Secrets: []string{creds.Password}}
+	for attempt := 0; ; attempt++ {
+		req, _ := carriers.NewJSONRequest(http.MethodPost, h.base+"/calls", map[string]string{"to": r.To})
+		req.SetBasicAuth(creds.UserID, creds.Password)
+		res, err := api.Originate(ctx, req, "id")
+		if err != nil && h.retry && attempt == 0 {
+			continue
+		}
+		if err != nil && h.leak {
+			err = fmt.Errorf("%w (with password %s)", err, creds.Password)
+		}
+		return res, err
+	}
+}
+
+func (h httpCarrier) VerifyCredentials(ctx context.Context, c carriers.Credentials) error {
+	req, _ := http.NewRequest(http.MethodGet, h.base+"/me", nil)
+	return carriers.APIClient{Carrier: "good"}.Verify(ctx, req)
+}
+
+func (h httpCarrier) ParseStatusCallback(r *http.Request, u string, c carriers.Credentials) (carriers.StatusEvent, error) {
+	if !h.trusting && !carriers.MatchHMAC(sha256.New, c.(goodCreds).Password, r.Header.Get("X-Good-Signature"), u) {
+		return carriers.StatusEvent{}, carriers.BadSignature("good", "no")
+	}
+	return carriers.StatusEvent{ProviderCallID: "c1", Status: carriers.StatusCompleted}, nil
+}
+
 func runAll(c carriers.Carrier, docs ...string) *recorder {
 	r := &recorder{}
 	checkInfo(r, c)
@@ -150,12 +204,18 @@ func runAll(c carriers.Carrier, docs ...string) *recorder {
 		checkValid(r, c, json.RawMessage(d))
 	}
 	checkNotObject(r, c)
+	if creds, err := c.ParseCredentials(json.RawMessage(docs[0])); err == nil {
+		checkOriginate(r, c, creds, []string{"correct-horse-battery"})
+		checkCallbacks(r, c, creds)
+	}
 	return r
 }
 
 func TestChecksPassAGoodCarrier(t *testing.T) {
-	if r := runAll(good{}, validDoc, "  "+validDoc+"\n"); len(r.errs) > 0 {
-		t.Errorf("a conforming carrier was reported:\n%s", strings.Join(r.errs, "\n"))
+	for _, c := range []carriers.Carrier{good{}, httpCarrier{}} {
+		if r := runAll(c, validDoc, "  "+validDoc+"\n"); len(r.errs) > 0 {
+			t.Errorf("a conforming carrier (%T) was reported:\n%s", c, strings.Join(r.errs, "\n"))
+		}
 	}
 }
 
@@ -178,6 +238,15 @@ func TestChecksCatchBrokenCarriers(t *testing.T) {
 		{"bad info", badInfo{}, validDoc, []string{"Info() is invalid", "no Description", `Example "X1" does not match`}},
 		{"invalid valid document", good{}, `{"user_id":"nope","password":"x"}`, []string{"ParseCredentials(valid document) failed"}},
 		{"valid document not an object", good{}, `[1]`, []string{"is not a JSON object"}},
+		{"sends malformed requests", httpCarrier{lax: true}, validDoc, []string{
+			`To without +: Error.HTTPStatus = 500, want 0`, "malformed requests reached the carrier"}},
+		{"retries", httpCarrier{retry: true}, validDoc, []string{
+			"HTTP 500: the carrier received 2 requests, want exactly 1",
+			"HTTP 201 without a call id: the carrier received 2 requests"}},
+		{"panics", httpCarrier{hang: true}, validDoc, []string{"empty From: Originate panicked: hang up"}},
+		{"leaks the password", httpCarrier{leak: true}, validDoc, []string{"shows the value of a secret field"}},
+		{"trusts unsigned callbacks", httpCarrier{trusting: true}, validDoc, []string{
+			"an unsigned status callback: got accepted as"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,6 +293,7 @@ func TestCheckFuzzInput(t *testing.T) {
 // TestConformanceGood runs the public entry point on a conforming carrier.
 func TestConformanceGood(t *testing.T) {
 	Conformance(t, good{}, json.RawMessage(validDoc))
+	Conformance(t, httpCarrier{}, json.RawMessage(validDoc))
 }
 
 func FuzzGood(f *testing.F) {

@@ -7,12 +7,28 @@
 //	{"account_sid": "AC…", "api_key_sid": "SK…", "api_key_secret": "…"}    // a standard API key
 //
 // Twilio's SDKs check tokens and secrets only for being alphanumeric, and so does this plugin.
+//
+// Calls are placed with POST /2010-04-01/Accounts/{AccountSid}/Calls.json (Basic auth as either
+// pair) and followed through StatusCallback, which Twilio signs with the account's Auth Token
+// (X-Twilio-Signature). An API key cannot check that signature, so with the API-key shape every
+// status callback is refused (fail closed, an error wrapping carriers.ErrBadSignature that says
+// so): an account that wants its calls followed must be stored with its Auth Token.
 package twilio
 
 import (
+	"cmp"
+	"context"
+	"crypto/sha1"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/carriers"
 )
@@ -69,8 +85,18 @@ const shapes = "give either auth_token, or api_key_sid together with api_key_sec
 
 func init() { carriers.Register(Carrier{}) }
 
-// Carrier is the Twilio plugin.
-type Carrier struct{}
+// DefaultBaseURL is Twilio's REST API.
+const DefaultBaseURL = "https://api.twilio.com"
+
+// Carrier is the Twilio plugin. Its zero value talks to [DefaultBaseURL] with the default
+// timeouts.
+type Carrier struct {
+	BaseURL string        // API base without a trailing slash; "" = DefaultBaseURL
+	Timeout time.Duration // bound on each API request; 0 = carriers.DefaultCallTimeout / DefaultVerifyTimeout
+}
+
+// WithBaseURL returns a copy of the plugin that talks to base.
+func (c Carrier) WithBaseURL(base string) carriers.Carrier { c.BaseURL = base; return c }
 
 // Info describes the plugin and its credential fields.
 func (Carrier) Info() carriers.Info {
@@ -152,3 +178,159 @@ func (c Credentials) GoString() string { return c.String() }
 
 // LogValue keeps secrets out of log/slog output.
 func (c Credentials) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+func (c Carrier) api(creds Credentials) carriers.APIClient {
+	return carriers.APIClient{Carrier: ID, Timeout: c.Timeout, Secrets: []string{creds.AuthToken, creds.APIKeySecret}}
+}
+
+// accountURL is the URL of the account resource, followed by suffix.
+func (c Carrier) accountURL(creds Credentials, suffix string) string {
+	return strings.TrimRight(cmp.Or(c.BaseURL, DefaultBaseURL), "/") + "/2010-04-01/Accounts/" + url.PathEscape(creds.AccountSID) + suffix
+}
+
+// statusEvents are the call progress events Twilio is asked to report.
+var statusEvents = []string{"initiated", "ringing", "answered", "completed"}
+
+// Originate places a call with one POST to Calls.json; the result's ProviderCallID is the call's
+// sid. Twilio is asked for every progress event, posted to the request's StatusCallbackURL.
+func (c Carrier) Originate(ctx context.Context, creds carriers.Credentials, r carriers.OriginateRequest) (carriers.OriginateResult, error) {
+	cr, err := carriers.CredentialsAs[Credentials](ID, creds)
+	if err != nil {
+		return carriers.OriginateResult{}, err
+	}
+	if err := r.Validate(ID); err != nil {
+		return carriers.OriginateResult{}, err
+	}
+	form := url.Values{
+		"To":                   {r.To},
+		"From":                 {r.From},
+		"Url":                  {r.AnswerURL},
+		"StatusCallback":       {r.StatusCallbackURL},
+		"StatusCallbackMethod": {http.MethodPost},
+		"StatusCallbackEvent":  slices.Clone(statusEvents),
+	}
+	if s := r.RingTimeoutSeconds(); s > 0 {
+		form.Set("Timeout", strconv.Itoa(s))
+	}
+	api := c.api(cr)
+	req, err := carriers.NewFormRequest(c.accountURL(cr, "/Calls.json"), form)
+	if err != nil {
+		return carriers.OriginateResult{}, api.NotSent(err)
+	}
+	req.SetBasicAuth(cr.BasicAuth())
+	return api.Originate(ctx, req, "sid")
+}
+
+// VerifyCredentials fetches the account (GET /2010-04-01/Accounts/{AccountSid}.json).
+func (c Carrier) VerifyCredentials(ctx context.Context, creds carriers.Credentials) error {
+	cr, err := carriers.CredentialsAs[Credentials](ID, creds)
+	if err != nil {
+		return err
+	}
+	api := c.api(cr)
+	req, err := http.NewRequest(http.MethodGet, c.accountURL(cr, ".json"), nil)
+	if err != nil {
+		return api.NotSent(err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.SetBasicAuth(cr.BasicAuth())
+	return api.Verify(ctx, req)
+}
+
+// statuses maps Twilio's CallStatus words (and its event names) onto carriers.CallStatus.
+var statuses = map[string]carriers.CallStatus{
+	"queued":      carriers.StatusQueued,
+	"initiated":   carriers.StatusQueued,
+	"ringing":     carriers.StatusRinging,
+	"in-progress": carriers.StatusInProgress,
+	"answered":    carriers.StatusInProgress,
+	"completed":   carriers.StatusCompleted,
+	"busy":        carriers.StatusBusy,
+	"failed":      carriers.StatusFailed,
+	"no-answer":   carriers.StatusNoAnswer,
+	"canceled":    carriers.StatusCanceled,
+}
+
+// Status maps a Twilio CallStatus word onto a carriers.CallStatus.
+func Status(word string) (carriers.CallStatus, error) {
+	return carriers.LookupStatus(ID, statuses, word)
+}
+
+// ParseStatusCallback checks X-Twilio-Signature, base64(HMAC-SHA1(Auth Token, callbackURL
+// followed by each POST parameter's name and value, sorted by name)), accepting callbackURL with
+// and without its scheme's default port as Twilio's own validators do, and reads CallSid,
+// CallStatus and (on the last event) CallDuration. With API-key credentials it always fails.
+func (c Carrier) ParseStatusCallback(r *http.Request, callbackURL string, creds carriers.Credentials) (carriers.StatusEvent, error) {
+	cr, err := carriers.CredentialsAs[Credentials](ID, creds)
+	if err != nil {
+		return carriers.StatusEvent{}, carriers.BadSignature(ID, err.Error())
+	}
+	if cr.AuthToken == "" {
+		return carriers.StatusEvent{}, carriers.BadSignature(ID, "Twilio signs status callbacks with the account's Auth Token, "+
+			"and these credentials hold an API key instead: add the account's auth token to this provider "+
+			"(store it as account_sid with auth_token) so its callbacks can be checked")
+	}
+	sig := r.Header.Get("X-Twilio-Signature")
+	if sig == "" {
+		return carriers.StatusEvent{}, carriers.BadSignature(ID, "the X-Twilio-Signature header is missing")
+	}
+	_, form, err := carriers.ReadCallbackForm(r)
+	if err != nil {
+		return carriers.StatusEvent{}, fmt.Errorf("%s: %w", ID, err)
+	}
+	params := carriers.ConcatSorted(form)
+	var texts []string
+	for _, u := range portVariants(callbackURL) {
+		texts = append(texts, u+params)
+	}
+	if !carriers.MatchHMAC(sha1.New, cr.AuthToken, sig, texts...) {
+		return carriers.StatusEvent{}, carriers.BadSignature(ID, "it does not match the callback URL, body and auth token")
+	}
+
+	ev := carriers.StatusEvent{ProviderCallID: strings.TrimSpace(form.Get("CallSid"))}
+	if ev.ProviderCallID == "" {
+		return carriers.StatusEvent{}, fmt.Errorf("%s status callback has no CallSid", ID)
+	}
+	if ev.Status, err = Status(form.Get("CallStatus")); err != nil {
+		return carriers.StatusEvent{}, err
+	}
+	if ev.Status.Terminal() {
+		if ev.Duration, err = carriers.FormDuration(ID, form, "CallDuration"); err != nil {
+			return carriers.StatusEvent{}, err
+		}
+		if code := strings.TrimSpace(form.Get("SipResponseCode")); code != "" {
+			ev.Reason = "SIP " + code
+		}
+	}
+	return ev, nil
+}
+
+// portVariants returns u as given and with its default port (:443 for https, :80 for http)
+// added, or removed when u names it: Twilio has signed both forms.
+func portVariants(u string) []string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return []string{u}
+	}
+	def := map[string]string{"https": "443", "http": "80"}[strings.ToLower(scheme)]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	hostport, tail := rest[:end], rest[end:]
+	other := ""
+	if host, port, err := net.SplitHostPort(hostport); err == nil {
+		if port == def {
+			other = host
+			if strings.Contains(host, ":") {
+				other = "[" + host + "]"
+			}
+		}
+	} else if def != "" {
+		other = hostport + ":" + def
+	}
+	if other == "" {
+		return []string{u}
+	}
+	return []string{u, scheme + "://" + other + tail}
+}

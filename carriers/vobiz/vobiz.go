@@ -4,12 +4,21 @@
 // Credentials are {"auth_id": "MA_…", "auth_token": "…"}. Vobiz publishes no length for Auth IDs,
 // so only the "MA_" (main account) or "SA_" (subaccount) prefix and the letters-and-digits body
 // are checked; the token's format is not checked at all.
+//
+// Vobiz copied Plivo's Voice API, so this plugin is [carriers.PlivoStyle] with Vobiz's paths
+// (POST /api/v1/Account/{auth_id}/Call/), its X-Auth-ID / X-Auth-Token headers and its
+// X-Vobiz-Signature-V3 callback signature. Numbers keep E.164's "+", as in Vobiz's own examples.
 package vobiz
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
 
 	"github.com/switchboard-dev/switchboard/carriers"
 )
@@ -40,8 +49,61 @@ var fields = []carriers.FieldSpec{
 
 func init() { carriers.Register(Carrier{}) }
 
-// Carrier is the Vobiz plugin.
-type Carrier struct{}
+// DefaultBaseURL is Vobiz's API.
+const DefaultBaseURL = "https://api.vobiz.ai"
+
+// Carrier is the Vobiz plugin. Its zero value talks to [DefaultBaseURL] with the default
+// timeouts.
+type Carrier struct {
+	BaseURL string        // API base without a trailing slash; "" = DefaultBaseURL
+	Timeout time.Duration // bound on each API request; 0 = carriers.DefaultCallTimeout / DefaultVerifyTimeout
+}
+
+// WithBaseURL returns a copy of the plugin that talks to base.
+func (c Carrier) WithBaseURL(base string) carriers.Carrier { c.BaseURL = base; return c }
+
+// Originate places a call with one POST to /api/v1/Account/{auth_id}/Call/; the result's
+// ProviderCallID is Vobiz's request_uuid.
+func (c Carrier) Originate(ctx context.Context, creds carriers.Credentials, r carriers.OriginateRequest) (carriers.OriginateResult, error) {
+	return c.wire().Originate(ctx, creds, r)
+}
+
+// VerifyCredentials asks who the credentials belong to (GET /api/v1/auth/me).
+func (c Carrier) VerifyCredentials(ctx context.Context, creds carriers.Credentials) error {
+	return c.wire().VerifyCredentials(ctx, creds)
+}
+
+// ParseStatusCallback checks the X-Vobiz-Signature-V3 header (with its -Nonce) against creds'
+// Auth Token and reads the callback. Vobiz signs only the callback URL without its query,
+// scheme://host[:port]/path, followed by "." and the nonce: the body is not signed.
+func (c Carrier) ParseStatusCallback(r *http.Request, callbackURL string, creds carriers.Credentials) (carriers.StatusEvent, error) {
+	return c.wire().ParseStatusCallback(r, callbackURL, creds)
+}
+
+func (c Carrier) wire() carriers.PlivoStyle { return style.With(c.BaseURL, c.Timeout) }
+
+// style is Vobiz's wire format, at its default base URL.
+var style = carriers.PlivoStyle{
+	Carrier:    ID,
+	BaseURL:    DefaultBaseURL,
+	CallPath:   "/api/v1/Account/{auth_id}/Call/",
+	VerifyPath: "/api/v1/auth/me",
+	Account: func(creds carriers.Credentials) (string, string, bool) {
+		v, ok := creds.(Credentials)
+		return v.AuthID, v.AuthToken, ok
+	},
+	Authorize: func(req *http.Request, authID, authToken string) {
+		req.Header.Set("X-Auth-ID", authID)
+		req.Header.Set("X-Auth-Token", authToken)
+	},
+	SignatureHeader: "X-Vobiz-Signature-V3",
+	NonceHeader:     "X-Vobiz-Signature-V3-Nonce",
+	SignedText: func(callbackURL string, _ url.Values) []string {
+		base, _, _ := strings.Cut(callbackURL, "#")
+		base, _, _ = strings.Cut(base, "?")
+		return []string{base}
+	},
+}
 
 // Info describes the plugin and its credential fields.
 func (Carrier) Info() carriers.Info {
