@@ -84,7 +84,7 @@ func TestCreateProviderRejectsBadCredentials(t *testing.T) {
 		{"typo", "twilio", map[string]any{"acount_sid": twilioSID, "auth_token": twilioToken}, "credentials.acount_sid", `did you mean "account_sid"`},
 		{"malformed sid", "twilio", map[string]any{"account_sid": "AC123", "auth_token": twilioToken}, "credentials.account_sid", "32 hexadecimal"},
 		{"not an object", "vobiz", []any{"a", "b"}, "credentials", "JSON object"},
-		{"unknown carrier", "acme-telecom", map[string]any{}, "carrier", "plivo, twilio, vobiz"},
+		{"unknown carrier", "acme-telecom", map[string]any{}, "carrier", "plivo, sandbox, twilio, vobiz"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := s.post(tok, createProviderOp, map[string]any{"in": map[string]any{

@@ -23,6 +23,10 @@ import (
 	_ "modernc.org/sqlite" // the embedded database, pure Go
 
 	"github.com/switchboard-dev/switchboard/auth"
+	"github.com/switchboard-dev/switchboard/calls"
+	"github.com/switchboard-dev/switchboard/caps"
+	"github.com/switchboard-dev/switchboard/carriers"
+	"github.com/switchboard-dev/switchboard/carriers/sandbox"
 	"github.com/switchboard-dev/switchboard/ent"
 	_ "github.com/switchboard-dev/switchboard/ent/runtime" // hooks and privacy policies: tenancy
 	"github.com/switchboard-dev/switchboard/envelope"
@@ -39,6 +43,10 @@ type App struct {
 	redis  *redis.Client
 	sealer *envelope.Sealer
 	auth   *auth.Authenticator
+	// carriers are the carrier plugins this server offers.
+	carriers *carriers.Set
+	// calls is built on first use, once the public URL is known (see Serve).
+	calls *calls.Service
 	// devSecret signs the tokens handed out in the embedded setup (nil otherwise).
 	devSecret []byte
 	closers   []func() error
@@ -69,6 +77,13 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) 
 	a.closers = append(a.closers, a.sealer.Close)
 	if err := a.openAuth(ctx); err != nil {
 		return nil, err
+	}
+	var extra []carriers.Carrier
+	if cfg.SandboxEnabled() {
+		extra = append(extra, sandbox.Carrier{})
+	}
+	if a.carriers, err = carriers.NewSet(extra, cfg.CarrierAPIURLs); err != nil {
+		return nil, fmt.Errorf("SWITCHBOARD_CARRIER_API_URLS: %w", err)
 	}
 	return a, nil
 }
@@ -188,7 +203,25 @@ func (a *App) Client() *ent.Client { return a.client }
 
 // Provisioning returns the management service.
 func (a *App) Provisioning() *provisioning.Service {
-	return provisioning.New(a.client, a.sealer, a.cfg.DefaultLimits)
+	return provisioning.New(a.client, a.sealer, a.carriers, a.cfg.DefaultLimits)
+}
+
+// capsLease is how long a call holds its concurrent slot without a renewal; the sweeper renews
+// unfinished calls three times per lease.
+const capsLease = 2 * time.Minute
+
+// Calls returns the service that places and follows calls.
+func (a *App) Calls() *calls.Service {
+	if a.calls == nil {
+		a.calls = calls.New(a.client, a.Provisioning(), caps.New(a.redis, caps.Options{Lease: capsLease}),
+			calls.NewEvents(a.redis, a.log), calls.Config{
+				PublicURL:        a.cfg.PublicURL,
+				AnswerURL:        a.cfg.AnswerURL,
+				CallProcessorURL: a.cfg.CallProcessorURL,
+				Carrier:          a.carriers.Lookup,
+			}, a.log)
+	}
+	return a.calls
 }
 
 // DevToken mints a read-write token for the development account, in the embedded setup only.
@@ -211,5 +244,5 @@ func (a *App) Close() error {
 }
 
 func (a *App) resolver() *graph.Resolver {
-	return &graph.Resolver{Client: a.client, Provisioning: a.Provisioning()}
+	return &graph.Resolver{Client: a.client, Provisioning: a.Provisioning(), CallService: a.Calls(), CarrierSet: a.carriers}
 }

@@ -31,6 +31,12 @@ type Config struct {
 
 	DefaultLimits provisioning.Limits // limits of accounts that never set theirs
 
+	PublicURL        string            // where carriers reach this server; empty: the listen address
+	AnswerURL        string            // call instructions URL handed to carriers; "{session}" is replaced
+	CallProcessorURL string            // when set, calls are dispatched by POSTing to its /telephony/originate
+	CarrierAPIURLs   map[string]string // carrier id → API base URL, replacing the carrier's own
+	Sandbox          string            // "auto" (on when embedded), "true" or "false"
+
 	CORSOrigins []string // browser origins allowed to call /graphql; "*" allows any
 
 	ComplexityLimit int   // the most complex GraphQL query accepted
@@ -41,6 +47,11 @@ type Config struct {
 	LogFormat       string // text or json
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
+}
+
+// SandboxEnabled reports whether the sandbox carrier is offered.
+func (c Config) SandboxEnabled() bool {
+	return c.Sandbox == "true" || (c.Sandbox == "auto" && c.Embedded())
 }
 
 // Embedded reports whether the server runs on its embedded database, with no external services.
@@ -98,6 +109,51 @@ var variables = []Variable{
 	{"SWITCHBOARD_DEFAULT_CALLS_PER_MINUTE", "60", "default calls-per-minute cap", limit(func(c *Config) **int { return &c.DefaultLimits.CallsPerMinute })},
 	{"SWITCHBOARD_DEFAULT_DAILY_CALLS_MAX", "1000", "default daily calls cap (UTC day)", limit(func(c *Config) **int { return &c.DefaultLimits.DailyCallsMax })},
 	{"SWITCHBOARD_DEFAULT_DAILY_MINUTES_MAX", "1000", "default daily talk-minutes cap (UTC day)", limit(func(c *Config) **int { return &c.DefaultLimits.DailyMinutesMax })},
+	{"SWITCHBOARD_PUBLIC_URL", "", "the URL carriers reach this server at, for status callbacks (https://switchboard.example.com); empty: the listen address, which only the sandbox can reach", func(c *Config, s string) error {
+		if s != "" && !isOrigin(strings.TrimSuffix(s, "/")) {
+			return fmt.Errorf("want scheme, host and optional port, such as https://switchboard.example.com")
+		}
+		c.PublicURL = strings.TrimSuffix(s, "/")
+		return nil
+	}},
+	{"SWITCHBOARD_ANSWER_URL", "", "the URL a carrier fetches a call's instructions from (your voice-AI platform); {session} in it becomes the call's session id; required to call through a real carrier", func(c *Config, s string) error {
+		if s != "" && !isHTTPURL(strings.ReplaceAll(s, "{session}", "x")) {
+			return fmt.Errorf("want an http or https URL such as https://voice.example.com/answer?session={session}")
+		}
+		c.AnswerURL = s
+		return nil
+	}},
+	{"SWITCHBOARD_CALL_PROCESSOR_URL", "", "when set, calls are handed to this call processor (POST {url}/telephony/originate) instead of to the carrier", func(c *Config, s string) error {
+		if s != "" && !isHTTPURL(s) {
+			return fmt.Errorf("want an http or https URL")
+		}
+		c.CallProcessorURL = strings.TrimSuffix(s, "/")
+		return nil
+	}},
+	{"SWITCHBOARD_CARRIER_API_URLS", "", "comma-separated carrier=URL pairs replacing a carrier's API base URL (a regional edge, or a fake carrier in tests)", func(c *Config, s string) error {
+		c.CarrierAPIURLs = nil
+		for _, pair := range strings.Split(s, ",") {
+			if pair = strings.TrimSpace(pair); pair == "" {
+				continue
+			}
+			id, u, ok := strings.Cut(pair, "=")
+			if !ok || id == "" || !isHTTPURL(u) {
+				return fmt.Errorf("want pairs such as twilio=https://api.twilio.example,plivo=https://api.plivo.example; got %q", pair)
+			}
+			if c.CarrierAPIURLs == nil {
+				c.CarrierAPIURLs = map[string]string{}
+			}
+			c.CarrierAPIURLs[id] = u
+		}
+		return nil
+	}},
+	{"SWITCHBOARD_SANDBOX", "auto", "offer the sandbox carrier, which simulates calls: auto (on in the embedded setup only), true or false", func(c *Config, s string) error {
+		if s != "auto" && s != "true" && s != "false" {
+			return fmt.Errorf("want auto, true or false")
+		}
+		c.Sandbox = s
+		return nil
+	}},
 	{"SWITCHBOARD_CORS_ORIGINS", "", "comma-separated browser origins allowed to call /graphql (e.g. https://app.example.com), or *; empty: same origin only", func(c *Config, s string) error {
 		c.CORSOrigins = nil
 		for _, o := range strings.Split(s, ",") {
@@ -190,6 +246,12 @@ func (c Config) check() error {
 
 // minJWTSecretLen is the shortest HS256 secret accepted (RFC 7518: at least the hash size).
 const minJWTSecretLen = 32
+
+// isHTTPURL reports an absolute http(s) URL without credentials in it.
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil
+}
 
 // isOrigin reports a browser origin: http(s), a host, an optional port, nothing else.
 func isOrigin(s string) bool {

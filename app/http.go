@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/apperr"
 	"github.com/switchboard-dev/switchboard/auth"
+	"github.com/switchboard-dev/switchboard/calls"
 	"github.com/switchboard-dev/switchboard/graph"
 )
 
@@ -29,6 +30,7 @@ const playgroundTokenTTL = 24 * time.Hour
 //	/         the GraphiQL playground
 //	/healthz  the process is up
 //	/readyz   the database and Redis answer
+//	/webhooks/{carrier}/{providerID}  carriers' signed status callbacks
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	gql := graph.NewHandler(a.resolver(), graph.Options{
@@ -54,6 +56,7 @@ func (a *App) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", a.ready)
+	mux.Handle(calls.WebhookPattern, http.MaxBytesHandler(http.HandlerFunc(a.Calls().ServeWebhook), a.cfg.MaxBodyBytes))
 	return a.logRequests(mux)
 }
 
@@ -159,9 +162,18 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // cancelled, which also closes websocket connections (http.Server does not track those), and
 // whatever is still open is closed.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	if a.cfg.PublicURL == "" && a.calls == nil {
+		a.cfg.PublicURL = "http://" + reachable(ln.Addr())
+	}
 	// Requests outlive ctx (so a shutdown can be graceful) but not Serve.
 	base, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
+	sweeping := make(chan struct{})
+	go func() {
+		defer close(sweeping)
+		a.Calls().Run(base, capsLease/3)
+	}()
+	defer func() { cancelRequests(); <-sweeping }()
 	srv := &http.Server{
 		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -187,4 +199,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		err = errors.Join(err, serveErr)
 	}
 	return err
+}
+
+// reachable is addr as a host:port this machine can dial: an unspecified IP becomes loopback.
+func reachable(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return addr.String()
+	}
+	return net.JoinHostPort("127.0.0.1", fmt.Sprint(tcp.Port))
 }

@@ -258,7 +258,7 @@ func TestAThrowawayCarrierPluginIsListedAndAccepted(t *testing.T) {
 			t.Errorf("acme listed as %+v", c)
 		}
 	}
-	if strings.Join(ids, ",") != "acme,plivo,twilio,vobiz" {
+	if strings.Join(ids, ",") != "acme,plivo,sandbox,twilio,vobiz" {
 		t.Fatalf("carriers = %v", ids)
 	}
 	var p providerOut

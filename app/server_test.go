@@ -65,11 +65,18 @@ func startServer(t *testing.T, dir string, env map[string]string) *testServer {
 	cfg := testConfig(t, dir, env)
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := httptest.NewUnstartedServer(nil)
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + srv.Listener.Addr().String() // where the sandbox calls back
+	}
 	a, err := New(context.Background(), cfg, log)
 	if err != nil {
+		srv.Close()
 		t.Fatalf("start: %v", err)
 	}
-	s := &testServer{t: t, app: a, http: httptest.NewServer(a.Handler()), dataDir: dir, logs: logs}
+	srv.Config.Handler = a.Handler()
+	srv.Start()
+	s := &testServer{t: t, app: a, http: srv, dataDir: dir, logs: logs}
 	t.Cleanup(s.stop)
 	return s
 }

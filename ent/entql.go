@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"github.com/switchboard-dev/switchboard/ent/call"
 	"github.com/switchboard-dev/switchboard/ent/calllimits"
 	"github.com/switchboard-dev/switchboard/ent/phonenumber"
 	"github.com/switchboard-dev/switchboard/ent/predicate"
@@ -16,8 +17,40 @@ import (
 
 // schemaGraph holds a representation of ent/schema at runtime.
 var schemaGraph = func() *sqlgraph.Schema {
-	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 3)}
+	graph := &sqlgraph.Schema{Nodes: make([]*sqlgraph.Node, 4)}
 	graph.Nodes[0] = &sqlgraph.Node{
+		NodeSpec: sqlgraph.NodeSpec{
+			Table:   call.Table,
+			Columns: call.Columns,
+			ID: &sqlgraph.FieldSpec{
+				Type:   field.TypeString,
+				Column: call.FieldID,
+			},
+		},
+		Type: "Call",
+		Fields: map[string]*sqlgraph.FieldSpec{
+			call.FieldAccountID:       {Type: field.TypeString, Column: call.FieldAccountID},
+			call.FieldCreatedAt:       {Type: field.TypeTime, Column: call.FieldCreatedAt},
+			call.FieldUpdatedAt:       {Type: field.TypeTime, Column: call.FieldUpdatedAt},
+			call.FieldFromNumberID:    {Type: field.TypeString, Column: call.FieldFromNumberID},
+			call.FieldProviderID:      {Type: field.TypeString, Column: call.FieldProviderID},
+			call.FieldFromE164:        {Type: field.TypeString, Column: call.FieldFromE164},
+			call.FieldToE164:          {Type: field.TypeString, Column: call.FieldToE164},
+			call.FieldAgentID:         {Type: field.TypeString, Column: call.FieldAgentID},
+			call.FieldCarrier:         {Type: field.TypeString, Column: call.FieldCarrier},
+			call.FieldProviderCallID:  {Type: field.TypeString, Column: call.FieldProviderCallID},
+			call.FieldSessionID:       {Type: field.TypeString, Column: call.FieldSessionID},
+			call.FieldStatus:          {Type: field.TypeEnum, Column: call.FieldStatus},
+			call.FieldFailureReason:   {Type: field.TypeString, Column: call.FieldFailureReason},
+			call.FieldAnsweredAt:      {Type: field.TypeTime, Column: call.FieldAnsweredAt},
+			call.FieldEndedAt:         {Type: field.TypeTime, Column: call.FieldEndedAt},
+			call.FieldDurationSeconds: {Type: field.TypeInt, Column: call.FieldDurationSeconds},
+			call.FieldIdempotencyKey:  {Type: field.TypeString, Column: call.FieldIdempotencyKey},
+			call.FieldDispatch:        {Type: field.TypeEnum, Column: call.FieldDispatch},
+			call.FieldCapsSettled:     {Type: field.TypeBool, Column: call.FieldCapsSettled},
+		},
+	}
+	graph.Nodes[1] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   calllimits.Table,
 			Columns: calllimits.Columns,
@@ -37,7 +70,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			calllimits.FieldDailyMinutesMax: {Type: field.TypeInt, Column: calllimits.FieldDailyMinutesMax},
 		},
 	}
-	graph.Nodes[1] = &sqlgraph.Node{
+	graph.Nodes[2] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   phonenumber.Table,
 			Columns: phonenumber.Columns,
@@ -58,7 +91,7 @@ var schemaGraph = func() *sqlgraph.Schema {
 			phonenumber.FieldOutboundEnabled: {Type: field.TypeBool, Column: phonenumber.FieldOutboundEnabled},
 		},
 	}
-	graph.Nodes[2] = &sqlgraph.Node{
+	graph.Nodes[3] = &sqlgraph.Node{
 		NodeSpec: sqlgraph.NodeSpec{
 			Table:   provider.Table,
 			Columns: provider.Columns,
@@ -77,9 +110,34 @@ var schemaGraph = func() *sqlgraph.Schema {
 			provider.FieldHint:              {Type: field.TypeString, Column: provider.FieldHint},
 			provider.FieldSealedCredentials: {Type: field.TypeBytes, Column: provider.FieldSealedCredentials},
 			provider.FieldWrappedKey:        {Type: field.TypeBytes, Column: provider.FieldWrappedKey},
+			provider.FieldVerifiedAt:        {Type: field.TypeTime, Column: provider.FieldVerifiedAt},
 			provider.FieldKeyID:             {Type: field.TypeString, Column: provider.FieldKeyID},
 		},
 	}
+	graph.MustAddE(
+		"from_number",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   call.FromNumberTable,
+			Columns: []string{call.FromNumberColumn},
+			Bidi:    false,
+		},
+		"Call",
+		"PhoneNumber",
+	)
+	graph.MustAddE(
+		"provider",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2O,
+			Inverse: true,
+			Table:   call.ProviderTable,
+			Columns: []string{call.ProviderColumn},
+			Bidi:    false,
+		},
+		"Call",
+		"Provider",
+	)
 	graph.MustAddE(
 		"provider",
 		&sqlgraph.EdgeSpec{
@@ -93,6 +151,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Provider",
 	)
 	graph.MustAddE(
+		"calls",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   phonenumber.CallsTable,
+			Columns: []string{phonenumber.CallsColumn},
+			Bidi:    false,
+		},
+		"PhoneNumber",
+		"Call",
+	)
+	graph.MustAddE(
 		"numbers",
 		&sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -104,6 +174,18 @@ var schemaGraph = func() *sqlgraph.Schema {
 		"Provider",
 		"PhoneNumber",
 	)
+	graph.MustAddE(
+		"calls",
+		&sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   provider.CallsTable,
+			Columns: []string{provider.CallsColumn},
+			Bidi:    false,
+		},
+		"Provider",
+		"Call",
+	)
 	return graph
 }()
 
@@ -111,6 +193,169 @@ var schemaGraph = func() *sqlgraph.Schema {
 // All update, update-one and query builders implement this interface.
 type predicateAdder interface {
 	addPredicate(func(s *sql.Selector))
+}
+
+// addPredicate implements the predicateAdder interface.
+func (_q *CallQuery) addPredicate(pred func(s *sql.Selector)) {
+	_q.predicates = append(_q.predicates, pred)
+}
+
+// Filter returns a Filter implementation to apply filters on the CallQuery builder.
+func (_q *CallQuery) Filter() *CallFilter {
+	return &CallFilter{config: _q.config, predicateAdder: _q}
+}
+
+// addPredicate implements the predicateAdder interface.
+func (m *CallMutation) addPredicate(pred func(s *sql.Selector)) {
+	m.predicates = append(m.predicates, pred)
+}
+
+// Filter returns an entql.Where implementation to apply filters on the CallMutation builder.
+func (m *CallMutation) Filter() *CallFilter {
+	return &CallFilter{config: m.config, predicateAdder: m}
+}
+
+// CallFilter provides a generic filtering capability at runtime for CallQuery.
+type CallFilter struct {
+	predicateAdder
+	config
+}
+
+// Where applies the entql predicate on the query filter.
+func (f *CallFilter) Where(p entql.P) {
+	f.addPredicate(func(s *sql.Selector) {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+			s.AddError(err)
+		}
+	})
+}
+
+// WhereID applies the entql string predicate on the id field.
+func (f *CallFilter) WhereID(p entql.StringP) {
+	f.Where(p.Field(call.FieldID))
+}
+
+// WhereAccountID applies the entql string predicate on the account_id field.
+func (f *CallFilter) WhereAccountID(p entql.StringP) {
+	f.Where(p.Field(call.FieldAccountID))
+}
+
+// WhereCreatedAt applies the entql time.Time predicate on the created_at field.
+func (f *CallFilter) WhereCreatedAt(p entql.TimeP) {
+	f.Where(p.Field(call.FieldCreatedAt))
+}
+
+// WhereUpdatedAt applies the entql time.Time predicate on the updated_at field.
+func (f *CallFilter) WhereUpdatedAt(p entql.TimeP) {
+	f.Where(p.Field(call.FieldUpdatedAt))
+}
+
+// WhereFromNumberID applies the entql string predicate on the from_number_id field.
+func (f *CallFilter) WhereFromNumberID(p entql.StringP) {
+	f.Where(p.Field(call.FieldFromNumberID))
+}
+
+// WhereProviderID applies the entql string predicate on the provider_id field.
+func (f *CallFilter) WhereProviderID(p entql.StringP) {
+	f.Where(p.Field(call.FieldProviderID))
+}
+
+// WhereFromE164 applies the entql string predicate on the from_e164 field.
+func (f *CallFilter) WhereFromE164(p entql.StringP) {
+	f.Where(p.Field(call.FieldFromE164))
+}
+
+// WhereToE164 applies the entql string predicate on the to_e164 field.
+func (f *CallFilter) WhereToE164(p entql.StringP) {
+	f.Where(p.Field(call.FieldToE164))
+}
+
+// WhereAgentID applies the entql string predicate on the agent_id field.
+func (f *CallFilter) WhereAgentID(p entql.StringP) {
+	f.Where(p.Field(call.FieldAgentID))
+}
+
+// WhereCarrier applies the entql string predicate on the carrier field.
+func (f *CallFilter) WhereCarrier(p entql.StringP) {
+	f.Where(p.Field(call.FieldCarrier))
+}
+
+// WhereProviderCallID applies the entql string predicate on the provider_call_id field.
+func (f *CallFilter) WhereProviderCallID(p entql.StringP) {
+	f.Where(p.Field(call.FieldProviderCallID))
+}
+
+// WhereSessionID applies the entql string predicate on the session_id field.
+func (f *CallFilter) WhereSessionID(p entql.StringP) {
+	f.Where(p.Field(call.FieldSessionID))
+}
+
+// WhereStatus applies the entql string predicate on the status field.
+func (f *CallFilter) WhereStatus(p entql.StringP) {
+	f.Where(p.Field(call.FieldStatus))
+}
+
+// WhereFailureReason applies the entql string predicate on the failure_reason field.
+func (f *CallFilter) WhereFailureReason(p entql.StringP) {
+	f.Where(p.Field(call.FieldFailureReason))
+}
+
+// WhereAnsweredAt applies the entql time.Time predicate on the answered_at field.
+func (f *CallFilter) WhereAnsweredAt(p entql.TimeP) {
+	f.Where(p.Field(call.FieldAnsweredAt))
+}
+
+// WhereEndedAt applies the entql time.Time predicate on the ended_at field.
+func (f *CallFilter) WhereEndedAt(p entql.TimeP) {
+	f.Where(p.Field(call.FieldEndedAt))
+}
+
+// WhereDurationSeconds applies the entql int predicate on the duration_seconds field.
+func (f *CallFilter) WhereDurationSeconds(p entql.IntP) {
+	f.Where(p.Field(call.FieldDurationSeconds))
+}
+
+// WhereIdempotencyKey applies the entql string predicate on the idempotency_key field.
+func (f *CallFilter) WhereIdempotencyKey(p entql.StringP) {
+	f.Where(p.Field(call.FieldIdempotencyKey))
+}
+
+// WhereDispatch applies the entql string predicate on the dispatch field.
+func (f *CallFilter) WhereDispatch(p entql.StringP) {
+	f.Where(p.Field(call.FieldDispatch))
+}
+
+// WhereCapsSettled applies the entql bool predicate on the caps_settled field.
+func (f *CallFilter) WhereCapsSettled(p entql.BoolP) {
+	f.Where(p.Field(call.FieldCapsSettled))
+}
+
+// WhereHasFromNumber applies a predicate to check if query has an edge from_number.
+func (f *CallFilter) WhereHasFromNumber() {
+	f.Where(entql.HasEdge("from_number"))
+}
+
+// WhereHasFromNumberWith applies a predicate to check if query has an edge from_number with a given conditions (other predicates).
+func (f *CallFilter) WhereHasFromNumberWith(preds ...predicate.PhoneNumber) {
+	f.Where(entql.HasEdgeWith("from_number", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasProvider applies a predicate to check if query has an edge provider.
+func (f *CallFilter) WhereHasProvider() {
+	f.Where(entql.HasEdge("provider"))
+}
+
+// WhereHasProviderWith applies a predicate to check if query has an edge provider with a given conditions (other predicates).
+func (f *CallFilter) WhereHasProviderWith(preds ...predicate.Provider) {
+	f.Where(entql.HasEdgeWith("provider", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
 }
 
 // addPredicate implements the predicateAdder interface.
@@ -142,7 +387,7 @@ type CallLimitsFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *CallLimitsFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[0].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -217,7 +462,7 @@ type PhoneNumberFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *PhoneNumberFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[1].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -282,6 +527,20 @@ func (f *PhoneNumberFilter) WhereHasProviderWith(preds ...predicate.Provider) {
 	})))
 }
 
+// WhereHasCalls applies a predicate to check if query has an edge calls.
+func (f *PhoneNumberFilter) WhereHasCalls() {
+	f.Where(entql.HasEdge("calls"))
+}
+
+// WhereHasCallsWith applies a predicate to check if query has an edge calls with a given conditions (other predicates).
+func (f *PhoneNumberFilter) WhereHasCallsWith(preds ...predicate.Call) {
+	f.Where(entql.HasEdgeWith("calls", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
 // addPredicate implements the predicateAdder interface.
 func (_q *ProviderQuery) addPredicate(pred func(s *sql.Selector)) {
 	_q.predicates = append(_q.predicates, pred)
@@ -311,7 +570,7 @@ type ProviderFilter struct {
 // Where applies the entql predicate on the query filter.
 func (f *ProviderFilter) Where(p entql.P) {
 	f.addPredicate(func(s *sql.Selector) {
-		if err := schemaGraph.EvalP(schemaGraph.Nodes[2].Type, p, s); err != nil {
+		if err := schemaGraph.EvalP(schemaGraph.Nodes[3].Type, p, s); err != nil {
 			s.AddError(err)
 		}
 	})
@@ -362,6 +621,11 @@ func (f *ProviderFilter) WhereWrappedKey(p entql.BytesP) {
 	f.Where(p.Field(provider.FieldWrappedKey))
 }
 
+// WhereVerifiedAt applies the entql time.Time predicate on the verified_at field.
+func (f *ProviderFilter) WhereVerifiedAt(p entql.TimeP) {
+	f.Where(p.Field(provider.FieldVerifiedAt))
+}
+
 // WhereKeyID applies the entql string predicate on the key_id field.
 func (f *ProviderFilter) WhereKeyID(p entql.StringP) {
 	f.Where(p.Field(provider.FieldKeyID))
@@ -375,6 +639,20 @@ func (f *ProviderFilter) WhereHasNumbers() {
 // WhereHasNumbersWith applies a predicate to check if query has an edge numbers with a given conditions (other predicates).
 func (f *ProviderFilter) WhereHasNumbersWith(preds ...predicate.PhoneNumber) {
 	f.Where(entql.HasEdgeWith("numbers", sqlgraph.WrapFunc(func(s *sql.Selector) {
+		for _, p := range preds {
+			p(s)
+		}
+	})))
+}
+
+// WhereHasCalls applies a predicate to check if query has an edge calls.
+func (f *ProviderFilter) WhereHasCalls() {
+	f.Where(entql.HasEdge("calls"))
+}
+
+// WhereHasCallsWith applies a predicate to check if query has an edge calls with a given conditions (other predicates).
+func (f *ProviderFilter) WhereHasCallsWith(preds ...predicate.Call) {
+	f.Where(entql.HasEdgeWith("calls", sqlgraph.WrapFunc(func(s *sql.Selector) {
 		for _, p := range preds {
 			p(s)
 		}

@@ -10,9 +10,204 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/switchboard-dev/switchboard/ent/call"
 	"github.com/switchboard-dev/switchboard/ent/phonenumber"
 	"github.com/switchboard-dev/switchboard/ent/provider"
 )
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *CallQuery) CollectFields(ctx context.Context, satisfies ...string) (*CallQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *CallQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(call.Columns))
+		selectedFields = []string{call.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "fromNumber":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&PhoneNumberClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, phonenumberImplementors)...); err != nil {
+				return err
+			}
+			_q.withFromNumber = query
+			if _, ok := fieldSeen[call.FieldFromNumberID]; !ok {
+				selectedFields = append(selectedFields, call.FieldFromNumberID)
+				fieldSeen[call.FieldFromNumberID] = struct{}{}
+			}
+
+		case "provider":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&ProviderClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, providerImplementors)...); err != nil {
+				return err
+			}
+			_q.withProvider = query
+			if _, ok := fieldSeen[call.FieldProviderID]; !ok {
+				selectedFields = append(selectedFields, call.FieldProviderID)
+				fieldSeen[call.FieldProviderID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[call.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, call.FieldCreatedAt)
+				fieldSeen[call.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[call.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, call.FieldUpdatedAt)
+				fieldSeen[call.FieldUpdatedAt] = struct{}{}
+			}
+		case "fromNumberID":
+			if _, ok := fieldSeen[call.FieldFromNumberID]; !ok {
+				selectedFields = append(selectedFields, call.FieldFromNumberID)
+				fieldSeen[call.FieldFromNumberID] = struct{}{}
+			}
+		case "providerID":
+			if _, ok := fieldSeen[call.FieldProviderID]; !ok {
+				selectedFields = append(selectedFields, call.FieldProviderID)
+				fieldSeen[call.FieldProviderID] = struct{}{}
+			}
+		case "fromE164":
+			if _, ok := fieldSeen[call.FieldFromE164]; !ok {
+				selectedFields = append(selectedFields, call.FieldFromE164)
+				fieldSeen[call.FieldFromE164] = struct{}{}
+			}
+		case "toE164":
+			if _, ok := fieldSeen[call.FieldToE164]; !ok {
+				selectedFields = append(selectedFields, call.FieldToE164)
+				fieldSeen[call.FieldToE164] = struct{}{}
+			}
+		case "agentID":
+			if _, ok := fieldSeen[call.FieldAgentID]; !ok {
+				selectedFields = append(selectedFields, call.FieldAgentID)
+				fieldSeen[call.FieldAgentID] = struct{}{}
+			}
+		case "carrier":
+			if _, ok := fieldSeen[call.FieldCarrier]; !ok {
+				selectedFields = append(selectedFields, call.FieldCarrier)
+				fieldSeen[call.FieldCarrier] = struct{}{}
+			}
+		case "providerCallID":
+			if _, ok := fieldSeen[call.FieldProviderCallID]; !ok {
+				selectedFields = append(selectedFields, call.FieldProviderCallID)
+				fieldSeen[call.FieldProviderCallID] = struct{}{}
+			}
+		case "sessionID":
+			if _, ok := fieldSeen[call.FieldSessionID]; !ok {
+				selectedFields = append(selectedFields, call.FieldSessionID)
+				fieldSeen[call.FieldSessionID] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[call.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, call.FieldStatus)
+				fieldSeen[call.FieldStatus] = struct{}{}
+			}
+		case "failureReason":
+			if _, ok := fieldSeen[call.FieldFailureReason]; !ok {
+				selectedFields = append(selectedFields, call.FieldFailureReason)
+				fieldSeen[call.FieldFailureReason] = struct{}{}
+			}
+		case "answeredAt":
+			if _, ok := fieldSeen[call.FieldAnsweredAt]; !ok {
+				selectedFields = append(selectedFields, call.FieldAnsweredAt)
+				fieldSeen[call.FieldAnsweredAt] = struct{}{}
+			}
+		case "endedAt":
+			if _, ok := fieldSeen[call.FieldEndedAt]; !ok {
+				selectedFields = append(selectedFields, call.FieldEndedAt)
+				fieldSeen[call.FieldEndedAt] = struct{}{}
+			}
+		case "durationSeconds":
+			if _, ok := fieldSeen[call.FieldDurationSeconds]; !ok {
+				selectedFields = append(selectedFields, call.FieldDurationSeconds)
+				fieldSeen[call.FieldDurationSeconds] = struct{}{}
+			}
+		case "idempotencyKey":
+			if _, ok := fieldSeen[call.FieldIdempotencyKey]; !ok {
+				selectedFields = append(selectedFields, call.FieldIdempotencyKey)
+				fieldSeen[call.FieldIdempotencyKey] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type callPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []CallPaginateOption
+}
+
+func newCallPaginateArgs(rv map[string]any) *callPaginateArgs {
+	args := &callPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &CallOrder{Field: &CallOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithCallOrder(order))
+			}
+		case *CallOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithCallOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*CallWhereInput); ok {
+		args.opts = append(args.opts, WithCallFilter(v.Filter))
+	}
+	return args
+}
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *PhoneNumberQuery) CollectFields(ctx context.Context, satisfies ...string) (*PhoneNumberQuery, error) {
@@ -50,6 +245,95 @@ func (_q *PhoneNumberQuery) collectField(ctx context.Context, oneNode bool, opCt
 				selectedFields = append(selectedFields, phonenumber.FieldProviderID)
 				fieldSeen[phonenumber.FieldProviderID] = struct{}{}
 			}
+
+		case "calls":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CallClient{config: _q.config}).Query()
+			)
+			args := newCallPaginateArgs(fieldArgs(ctx, new(CallWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newCallPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*PhoneNumber) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"from_number_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(phonenumber.CallsColumn), ids...))
+						})
+						if err := query.GroupBy(phonenumber.CallsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[1] == nil {
+								nodes[i].Edges.totalCount[1] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[1][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*PhoneNumber) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Calls)
+							if nodes[i].Edges.totalCount[1] == nil {
+								nodes[i].Edges.totalCount[1] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[1][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, callImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(phonenumber.CallsColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedCalls(alias, func(wq *CallQuery) {
+				*wq = *query
+			})
 		case "createdAt":
 			if _, ok := fieldSeen[phonenumber.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, phonenumber.FieldCreatedAt)
@@ -258,6 +542,95 @@ func (_q *ProviderQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 			_q.WithNamedNumbers(alias, func(wq *PhoneNumberQuery) {
 				*wq = *query
 			})
+
+		case "calls":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CallClient{config: _q.config}).Query()
+			)
+			args := newCallPaginateArgs(fieldArgs(ctx, new(CallWhereInput), path...))
+			if err := validateFirstLast(args.first, args.last); err != nil {
+				return fmt.Errorf("validate first and last in path %q: %w", path, err)
+			}
+			pager, err := newCallPager(args.opts, args.last != nil)
+			if err != nil {
+				return fmt.Errorf("create new pager in path %q: %w", path, err)
+			}
+			if query, err = pager.applyFilter(query); err != nil {
+				return err
+			}
+			ignoredEdges := !hasCollectedField(ctx, append(path, edgesField)...)
+			if hasCollectedField(ctx, append(path, totalCountField)...) || hasCollectedField(ctx, append(path, pageInfoField)...) {
+				hasPagination := args.after != nil || args.first != nil || args.before != nil || args.last != nil
+				if hasPagination || ignoredEdges {
+					query := query.Clone()
+					_q.loadTotal = append(_q.loadTotal, func(ctx context.Context, nodes []*Provider) error {
+						ids := make([]driver.Value, len(nodes))
+						for i := range nodes {
+							ids[i] = nodes[i].ID
+						}
+						var v []struct {
+							NodeID string `sql:"provider_id"`
+							Count  int    `sql:"count"`
+						}
+						query.Where(func(s *sql.Selector) {
+							s.Where(sql.InValues(s.C(provider.CallsColumn), ids...))
+						})
+						if err := query.GroupBy(provider.CallsColumn).Aggregate(Count()).Scan(ctx, &v); err != nil {
+							return err
+						}
+						m := make(map[string]int, len(v))
+						for i := range v {
+							m[v[i].NodeID] = v[i].Count
+						}
+						for i := range nodes {
+							n := m[nodes[i].ID]
+							if nodes[i].Edges.totalCount[1] == nil {
+								nodes[i].Edges.totalCount[1] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[1][alias] = n
+						}
+						return nil
+					})
+				} else {
+					_q.loadTotal = append(_q.loadTotal, func(_ context.Context, nodes []*Provider) error {
+						for i := range nodes {
+							n := len(nodes[i].Edges.Calls)
+							if nodes[i].Edges.totalCount[1] == nil {
+								nodes[i].Edges.totalCount[1] = make(map[string]int)
+							}
+							nodes[i].Edges.totalCount[1][alias] = n
+						}
+						return nil
+					})
+				}
+			}
+			if ignoredEdges || (args.first != nil && *args.first == 0) || (args.last != nil && *args.last == 0) {
+				continue
+			}
+			if query, err = pager.applyCursors(query, args.after, args.before); err != nil {
+				return err
+			}
+			path = append(path, edgesField, nodeField)
+			if field := collectedField(ctx, path...); field != nil {
+				if err := query.collectField(ctx, false, opCtx, *field, path, mayAddCondition(satisfies, callImplementors)...); err != nil {
+					return err
+				}
+			}
+			if limit := paginateLimit(args.first, args.last); limit > 0 {
+				if oneNode {
+					pager.applyOrder(query.Limit(limit))
+				} else {
+					modify := entgql.LimitPerRow(provider.CallsColumn, limit, pager.orderExpr(query))
+					query.modifiers = append(query.modifiers, modify)
+				}
+			} else {
+				query = pager.applyOrder(query)
+			}
+			_q.WithNamedCalls(alias, func(wq *CallQuery) {
+				*wq = *query
+			})
 		case "createdAt":
 			if _, ok := fieldSeen[provider.FieldCreatedAt]; !ok {
 				selectedFields = append(selectedFields, provider.FieldCreatedAt)
@@ -282,6 +655,11 @@ func (_q *ProviderQuery) collectField(ctx context.Context, oneNode bool, opCtx *
 			if _, ok := fieldSeen[provider.FieldHint]; !ok {
 				selectedFields = append(selectedFields, provider.FieldHint)
 				fieldSeen[provider.FieldHint] = struct{}{}
+			}
+		case "verifiedAt":
+			if _, ok := fieldSeen[provider.FieldVerifiedAt]; !ok {
+				selectedFields = append(selectedFields, provider.FieldVerifiedAt)
+				fieldSeen[provider.FieldVerifiedAt] = struct{}{}
 			}
 		case "id":
 		case "__typename":

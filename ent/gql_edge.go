@@ -8,12 +8,49 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 )
 
+func (_m *Call) FromNumber(ctx context.Context) (*PhoneNumber, error) {
+	result, err := _m.Edges.FromNumberOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryFromNumber().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
+func (_m *Call) Provider(ctx context.Context) (*Provider, error) {
+	result, err := _m.Edges.ProviderOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryProvider().Only(ctx)
+	}
+	return result, MaskNotFound(err)
+}
+
 func (_m *PhoneNumber) Provider(ctx context.Context) (*Provider, error) {
 	result, err := _m.Edges.ProviderOrErr()
 	if IsNotLoaded(err) {
 		result, err = _m.QueryProvider().Only(ctx)
 	}
 	return result, err
+}
+
+func (_m *PhoneNumber) Calls(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *CallOrder, where *CallWhereInput,
+) (*CallConnection, error) {
+	opts := []CallPaginateOption{
+		WithCallOrder(orderBy),
+		WithCallFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[1][alias]
+	if nodes, err := _m.NamedCalls(alias); err == nil || hasTotalCount {
+		pager, err := newCallPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &CallConnection{Edges: []*CallEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryCalls().Paginate(ctx, after, first, before, last, opts...)
 }
 
 func (_m *Provider) Numbers(
@@ -35,4 +72,25 @@ func (_m *Provider) Numbers(
 		return conn, nil
 	}
 	return _m.QueryNumbers().Paginate(ctx, after, first, before, last, opts...)
+}
+
+func (_m *Provider) Calls(
+	ctx context.Context, after *Cursor, first *int, before *Cursor, last *int, orderBy *CallOrder, where *CallWhereInput,
+) (*CallConnection, error) {
+	opts := []CallPaginateOption{
+		WithCallOrder(orderBy),
+		WithCallFilter(where.Filter),
+	}
+	alias := graphql.GetFieldContext(ctx).Field.Alias
+	totalCount, hasTotalCount := _m.Edges.totalCount[1][alias]
+	if nodes, err := _m.NamedCalls(alias); err == nil || hasTotalCount {
+		pager, err := newCallPager(opts, last != nil)
+		if err != nil {
+			return nil, err
+		}
+		conn := &CallConnection{Edges: []*CallEdge{}, TotalCount: totalCount}
+		conn.build(nodes, pager, after, first, before, last)
+		return conn, nil
+	}
+	return _m.QueryCalls().Paginate(ctx, after, first, before, last, opts...)
 }

@@ -9,6 +9,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/hashicorp/go-multierror"
+	"github.com/switchboard-dev/switchboard/ent/call"
 	"github.com/switchboard-dev/switchboard/ent/phonenumber"
 	"github.com/switchboard-dev/switchboard/ent/provider"
 )
@@ -17,6 +18,11 @@ import (
 type Noder interface {
 	IsNode()
 }
+
+var callImplementors = []string{"Call", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Call) IsNode() {}
 
 var phonenumberImplementors = []string{"PhoneNumber", "Node"}
 
@@ -86,6 +92,15 @@ func (c *Client) Noder(ctx context.Context, id string, opts ...NodeOption) (_ No
 
 func (c *Client) noder(ctx context.Context, table string, id string) (Noder, error) {
 	switch table {
+	case call.Table:
+		query := c.Call.Query().
+			Where(call.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, callImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case phonenumber.Table:
 		query := c.PhoneNumber.Query().
 			Where(phonenumber.ID(id))
@@ -177,6 +192,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []string) ([]Node
 		idmap[id] = append(idmap[id], &noders[i])
 	}
 	switch table {
+	case call.Table:
+		query := c.Call.Query().
+			Where(call.IDIn(ids...))
+		query, err := query.CollectFields(ctx, callImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case phonenumber.Table:
 		query := c.PhoneNumber.Query().
 			Where(phonenumber.IDIn(ids...))

@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
+	"github.com/switchboard-dev/switchboard/ent/call"
 	"github.com/switchboard-dev/switchboard/ent/phonenumber"
 	"github.com/switchboard-dev/switchboard/ent/provider"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -97,6 +98,338 @@ func paginateLimit(first, last *int) int {
 		limit = *last + 1
 	}
 	return limit
+}
+
+// CallEdge is the edge representation of Call.
+type CallEdge struct {
+	Node   *Call  `json:"node"`
+	Cursor Cursor `json:"cursor"`
+}
+
+// CallConnection is the connection containing edges to Call.
+type CallConnection struct {
+	Edges      []*CallEdge `json:"edges"`
+	PageInfo   PageInfo    `json:"pageInfo"`
+	TotalCount int         `json:"totalCount"`
+}
+
+func (c *CallConnection) build(nodes []*Call, pager *callPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Call
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Call {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Call {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*CallEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &CallEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// CallPaginateOption enables pagination customization.
+type CallPaginateOption func(*callPager) error
+
+// WithCallOrder configures pagination ordering.
+func WithCallOrder(order *CallOrder) CallPaginateOption {
+	if order == nil {
+		order = DefaultCallOrder
+	}
+	o := *order
+	return func(pager *callPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultCallOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithCallFilter configures pagination filter.
+func WithCallFilter(filter func(*CallQuery) (*CallQuery, error)) CallPaginateOption {
+	return func(pager *callPager) error {
+		if filter == nil {
+			return errors.New("CallQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type callPager struct {
+	reverse bool
+	order   *CallOrder
+	filter  func(*CallQuery) (*CallQuery, error)
+}
+
+func newCallPager(opts []CallPaginateOption, reverse bool) (*callPager, error) {
+	pager := &callPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultCallOrder
+	}
+	return pager, nil
+}
+
+func (p *callPager) applyFilter(query *CallQuery) (*CallQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *callPager) toCursor(_m *Call) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *callPager) applyCursors(query *CallQuery, after, before *Cursor) (*CallQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultCallOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *callPager) applyOrder(query *CallQuery) *CallQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultCallOrder.Field {
+		query = query.Order(DefaultCallOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *callPager) orderExpr(query *CallQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultCallOrder.Field {
+			b.Comma().Ident(DefaultCallOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Call.
+func (_m *CallQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...CallPaginateOption,
+) (*CallConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newCallPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &CallConnection{Edges: []*CallEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// CallOrderFieldCreatedAt orders Call by created_at.
+	CallOrderFieldCreatedAt = &CallOrderField{
+		Value: func(_m *Call) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: call.FieldCreatedAt,
+		toTerm: call.ByCreatedAt,
+		toCursor: func(_m *Call) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// CallOrderFieldUpdatedAt orders Call by updated_at.
+	CallOrderFieldUpdatedAt = &CallOrderField{
+		Value: func(_m *Call) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: call.FieldUpdatedAt,
+		toTerm: call.ByUpdatedAt,
+		toCursor: func(_m *Call) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// CallOrderFieldStatus orders Call by status.
+	CallOrderFieldStatus = &CallOrderField{
+		Value: func(_m *Call) (ent.Value, error) {
+			return _m.Status, nil
+		},
+		column: call.FieldStatus,
+		toTerm: call.ByStatus,
+		toCursor: func(_m *Call) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Status,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f CallOrderField) String() string {
+	var str string
+	switch f.column {
+	case CallOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case CallOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case CallOrderFieldStatus.column:
+		str = "STATUS"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f CallOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *CallOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("CallOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *CallOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *CallOrderFieldUpdatedAt
+	case "STATUS":
+		*f = *CallOrderFieldStatus
+	default:
+		return fmt.Errorf("%s is not a valid CallOrderField", str)
+	}
+	return nil
+}
+
+// CallOrderField defines the ordering field of Call.
+type CallOrderField struct {
+	// Value extracts the ordering value from the given Call.
+	Value    func(*Call) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) call.OrderOption
+	toCursor func(*Call) Cursor
+}
+
+// CallOrder defines the ordering of Call.
+type CallOrder struct {
+	Direction OrderDirection  `json:"direction"`
+	Field     *CallOrderField `json:"field"`
+}
+
+// DefaultCallOrder is the default ordering of Call.
+var DefaultCallOrder = &CallOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &CallOrderField{
+		Value: func(_m *Call) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: call.FieldID,
+		toTerm: call.ByID,
+		toCursor: func(_m *Call) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Call into CallEdge.
+func (_m *Call) ToEdge(order *CallOrder) *CallEdge {
+	if order == nil {
+		order = DefaultCallOrder
+	}
+	return &CallEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
 }
 
 // PhoneNumberEdge is the edge representation of PhoneNumber.

@@ -7,10 +7,979 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/ent/call"
 	"github.com/switchboard-dev/switchboard/ent/phonenumber"
 	"github.com/switchboard-dev/switchboard/ent/predicate"
 	"github.com/switchboard-dev/switchboard/ent/provider"
 )
+
+// CallWhereInput represents a where input for filtering Call queries.
+type CallWhereInput struct {
+	Predicates []predicate.Call  `json:"-"`
+	Not        *CallWhereInput   `json:"not,omitempty"`
+	Or         []*CallWhereInput `json:"or,omitempty"`
+	And        []*CallWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID             *string  `json:"id,omitempty"`
+	IDNEQ          *string  `json:"idNEQ,omitempty"`
+	IDIn           []string `json:"idIn,omitempty"`
+	IDNotIn        []string `json:"idNotIn,omitempty"`
+	IDGT           *string  `json:"idGT,omitempty"`
+	IDGTE          *string  `json:"idGTE,omitempty"`
+	IDLT           *string  `json:"idLT,omitempty"`
+	IDLTE          *string  `json:"idLTE,omitempty"`
+	IDEqualFold    *string  `json:"idEqualFold,omitempty"`
+	IDContainsFold *string  `json:"idContainsFold,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "from_number_id" field predicates.
+	FromNumberID             *string  `json:"fromNumberID,omitempty"`
+	FromNumberIDNEQ          *string  `json:"fromNumberIDNEQ,omitempty"`
+	FromNumberIDIn           []string `json:"fromNumberIDIn,omitempty"`
+	FromNumberIDNotIn        []string `json:"fromNumberIDNotIn,omitempty"`
+	FromNumberIDGT           *string  `json:"fromNumberIDGT,omitempty"`
+	FromNumberIDGTE          *string  `json:"fromNumberIDGTE,omitempty"`
+	FromNumberIDLT           *string  `json:"fromNumberIDLT,omitempty"`
+	FromNumberIDLTE          *string  `json:"fromNumberIDLTE,omitempty"`
+	FromNumberIDContains     *string  `json:"fromNumberIDContains,omitempty"`
+	FromNumberIDHasPrefix    *string  `json:"fromNumberIDHasPrefix,omitempty"`
+	FromNumberIDHasSuffix    *string  `json:"fromNumberIDHasSuffix,omitempty"`
+	FromNumberIDIsNil        bool     `json:"fromNumberIDIsNil,omitempty"`
+	FromNumberIDNotNil       bool     `json:"fromNumberIDNotNil,omitempty"`
+	FromNumberIDEqualFold    *string  `json:"fromNumberIDEqualFold,omitempty"`
+	FromNumberIDContainsFold *string  `json:"fromNumberIDContainsFold,omitempty"`
+
+	// "provider_id" field predicates.
+	ProviderID             *string  `json:"providerID,omitempty"`
+	ProviderIDNEQ          *string  `json:"providerIDNEQ,omitempty"`
+	ProviderIDIn           []string `json:"providerIDIn,omitempty"`
+	ProviderIDNotIn        []string `json:"providerIDNotIn,omitempty"`
+	ProviderIDGT           *string  `json:"providerIDGT,omitempty"`
+	ProviderIDGTE          *string  `json:"providerIDGTE,omitempty"`
+	ProviderIDLT           *string  `json:"providerIDLT,omitempty"`
+	ProviderIDLTE          *string  `json:"providerIDLTE,omitempty"`
+	ProviderIDContains     *string  `json:"providerIDContains,omitempty"`
+	ProviderIDHasPrefix    *string  `json:"providerIDHasPrefix,omitempty"`
+	ProviderIDHasSuffix    *string  `json:"providerIDHasSuffix,omitempty"`
+	ProviderIDIsNil        bool     `json:"providerIDIsNil,omitempty"`
+	ProviderIDNotNil       bool     `json:"providerIDNotNil,omitempty"`
+	ProviderIDEqualFold    *string  `json:"providerIDEqualFold,omitempty"`
+	ProviderIDContainsFold *string  `json:"providerIDContainsFold,omitempty"`
+
+	// "from_e164" field predicates.
+	FromE164             *string  `json:"fromE164,omitempty"`
+	FromE164NEQ          *string  `json:"fromE164NEQ,omitempty"`
+	FromE164In           []string `json:"fromE164In,omitempty"`
+	FromE164NotIn        []string `json:"fromE164NotIn,omitempty"`
+	FromE164GT           *string  `json:"fromE164GT,omitempty"`
+	FromE164GTE          *string  `json:"fromE164GTE,omitempty"`
+	FromE164LT           *string  `json:"fromE164LT,omitempty"`
+	FromE164LTE          *string  `json:"fromE164LTE,omitempty"`
+	FromE164Contains     *string  `json:"fromE164Contains,omitempty"`
+	FromE164HasPrefix    *string  `json:"fromE164HasPrefix,omitempty"`
+	FromE164HasSuffix    *string  `json:"fromE164HasSuffix,omitempty"`
+	FromE164EqualFold    *string  `json:"fromE164EqualFold,omitempty"`
+	FromE164ContainsFold *string  `json:"fromE164ContainsFold,omitempty"`
+
+	// "to_e164" field predicates.
+	ToE164             *string  `json:"toE164,omitempty"`
+	ToE164NEQ          *string  `json:"toE164NEQ,omitempty"`
+	ToE164In           []string `json:"toE164In,omitempty"`
+	ToE164NotIn        []string `json:"toE164NotIn,omitempty"`
+	ToE164GT           *string  `json:"toE164GT,omitempty"`
+	ToE164GTE          *string  `json:"toE164GTE,omitempty"`
+	ToE164LT           *string  `json:"toE164LT,omitempty"`
+	ToE164LTE          *string  `json:"toE164LTE,omitempty"`
+	ToE164Contains     *string  `json:"toE164Contains,omitempty"`
+	ToE164HasPrefix    *string  `json:"toE164HasPrefix,omitempty"`
+	ToE164HasSuffix    *string  `json:"toE164HasSuffix,omitempty"`
+	ToE164EqualFold    *string  `json:"toE164EqualFold,omitempty"`
+	ToE164ContainsFold *string  `json:"toE164ContainsFold,omitempty"`
+
+	// "agent_id" field predicates.
+	AgentID             *string  `json:"agentID,omitempty"`
+	AgentIDNEQ          *string  `json:"agentIDNEQ,omitempty"`
+	AgentIDIn           []string `json:"agentIDIn,omitempty"`
+	AgentIDNotIn        []string `json:"agentIDNotIn,omitempty"`
+	AgentIDGT           *string  `json:"agentIDGT,omitempty"`
+	AgentIDGTE          *string  `json:"agentIDGTE,omitempty"`
+	AgentIDLT           *string  `json:"agentIDLT,omitempty"`
+	AgentIDLTE          *string  `json:"agentIDLTE,omitempty"`
+	AgentIDContains     *string  `json:"agentIDContains,omitempty"`
+	AgentIDHasPrefix    *string  `json:"agentIDHasPrefix,omitempty"`
+	AgentIDHasSuffix    *string  `json:"agentIDHasSuffix,omitempty"`
+	AgentIDIsNil        bool     `json:"agentIDIsNil,omitempty"`
+	AgentIDNotNil       bool     `json:"agentIDNotNil,omitempty"`
+	AgentIDEqualFold    *string  `json:"agentIDEqualFold,omitempty"`
+	AgentIDContainsFold *string  `json:"agentIDContainsFold,omitempty"`
+
+	// "carrier" field predicates.
+	Carrier             *string  `json:"carrier,omitempty"`
+	CarrierNEQ          *string  `json:"carrierNEQ,omitempty"`
+	CarrierIn           []string `json:"carrierIn,omitempty"`
+	CarrierNotIn        []string `json:"carrierNotIn,omitempty"`
+	CarrierGT           *string  `json:"carrierGT,omitempty"`
+	CarrierGTE          *string  `json:"carrierGTE,omitempty"`
+	CarrierLT           *string  `json:"carrierLT,omitempty"`
+	CarrierLTE          *string  `json:"carrierLTE,omitempty"`
+	CarrierContains     *string  `json:"carrierContains,omitempty"`
+	CarrierHasPrefix    *string  `json:"carrierHasPrefix,omitempty"`
+	CarrierHasSuffix    *string  `json:"carrierHasSuffix,omitempty"`
+	CarrierEqualFold    *string  `json:"carrierEqualFold,omitempty"`
+	CarrierContainsFold *string  `json:"carrierContainsFold,omitempty"`
+
+	// "provider_call_id" field predicates.
+	ProviderCallID             *string  `json:"providerCallID,omitempty"`
+	ProviderCallIDNEQ          *string  `json:"providerCallIDNEQ,omitempty"`
+	ProviderCallIDIn           []string `json:"providerCallIDIn,omitempty"`
+	ProviderCallIDNotIn        []string `json:"providerCallIDNotIn,omitempty"`
+	ProviderCallIDGT           *string  `json:"providerCallIDGT,omitempty"`
+	ProviderCallIDGTE          *string  `json:"providerCallIDGTE,omitempty"`
+	ProviderCallIDLT           *string  `json:"providerCallIDLT,omitempty"`
+	ProviderCallIDLTE          *string  `json:"providerCallIDLTE,omitempty"`
+	ProviderCallIDContains     *string  `json:"providerCallIDContains,omitempty"`
+	ProviderCallIDHasPrefix    *string  `json:"providerCallIDHasPrefix,omitempty"`
+	ProviderCallIDHasSuffix    *string  `json:"providerCallIDHasSuffix,omitempty"`
+	ProviderCallIDIsNil        bool     `json:"providerCallIDIsNil,omitempty"`
+	ProviderCallIDNotNil       bool     `json:"providerCallIDNotNil,omitempty"`
+	ProviderCallIDEqualFold    *string  `json:"providerCallIDEqualFold,omitempty"`
+	ProviderCallIDContainsFold *string  `json:"providerCallIDContainsFold,omitempty"`
+
+	// "session_id" field predicates.
+	SessionID             *string  `json:"sessionID,omitempty"`
+	SessionIDNEQ          *string  `json:"sessionIDNEQ,omitempty"`
+	SessionIDIn           []string `json:"sessionIDIn,omitempty"`
+	SessionIDNotIn        []string `json:"sessionIDNotIn,omitempty"`
+	SessionIDGT           *string  `json:"sessionIDGT,omitempty"`
+	SessionIDGTE          *string  `json:"sessionIDGTE,omitempty"`
+	SessionIDLT           *string  `json:"sessionIDLT,omitempty"`
+	SessionIDLTE          *string  `json:"sessionIDLTE,omitempty"`
+	SessionIDContains     *string  `json:"sessionIDContains,omitempty"`
+	SessionIDHasPrefix    *string  `json:"sessionIDHasPrefix,omitempty"`
+	SessionIDHasSuffix    *string  `json:"sessionIDHasSuffix,omitempty"`
+	SessionIDEqualFold    *string  `json:"sessionIDEqualFold,omitempty"`
+	SessionIDContainsFold *string  `json:"sessionIDContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *call.Status  `json:"status,omitempty"`
+	StatusNEQ   *call.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []call.Status `json:"statusIn,omitempty"`
+	StatusNotIn []call.Status `json:"statusNotIn,omitempty"`
+
+	// "failure_reason" field predicates.
+	FailureReason             *string  `json:"failureReason,omitempty"`
+	FailureReasonNEQ          *string  `json:"failureReasonNEQ,omitempty"`
+	FailureReasonIn           []string `json:"failureReasonIn,omitempty"`
+	FailureReasonNotIn        []string `json:"failureReasonNotIn,omitempty"`
+	FailureReasonGT           *string  `json:"failureReasonGT,omitempty"`
+	FailureReasonGTE          *string  `json:"failureReasonGTE,omitempty"`
+	FailureReasonLT           *string  `json:"failureReasonLT,omitempty"`
+	FailureReasonLTE          *string  `json:"failureReasonLTE,omitempty"`
+	FailureReasonContains     *string  `json:"failureReasonContains,omitempty"`
+	FailureReasonHasPrefix    *string  `json:"failureReasonHasPrefix,omitempty"`
+	FailureReasonHasSuffix    *string  `json:"failureReasonHasSuffix,omitempty"`
+	FailureReasonIsNil        bool     `json:"failureReasonIsNil,omitempty"`
+	FailureReasonNotNil       bool     `json:"failureReasonNotNil,omitempty"`
+	FailureReasonEqualFold    *string  `json:"failureReasonEqualFold,omitempty"`
+	FailureReasonContainsFold *string  `json:"failureReasonContainsFold,omitempty"`
+
+	// "answered_at" field predicates.
+	AnsweredAt       *time.Time  `json:"answeredAt,omitempty"`
+	AnsweredAtNEQ    *time.Time  `json:"answeredAtNEQ,omitempty"`
+	AnsweredAtIn     []time.Time `json:"answeredAtIn,omitempty"`
+	AnsweredAtNotIn  []time.Time `json:"answeredAtNotIn,omitempty"`
+	AnsweredAtGT     *time.Time  `json:"answeredAtGT,omitempty"`
+	AnsweredAtGTE    *time.Time  `json:"answeredAtGTE,omitempty"`
+	AnsweredAtLT     *time.Time  `json:"answeredAtLT,omitempty"`
+	AnsweredAtLTE    *time.Time  `json:"answeredAtLTE,omitempty"`
+	AnsweredAtIsNil  bool        `json:"answeredAtIsNil,omitempty"`
+	AnsweredAtNotNil bool        `json:"answeredAtNotNil,omitempty"`
+
+	// "ended_at" field predicates.
+	EndedAt       *time.Time  `json:"endedAt,omitempty"`
+	EndedAtNEQ    *time.Time  `json:"endedAtNEQ,omitempty"`
+	EndedAtIn     []time.Time `json:"endedAtIn,omitempty"`
+	EndedAtNotIn  []time.Time `json:"endedAtNotIn,omitempty"`
+	EndedAtGT     *time.Time  `json:"endedAtGT,omitempty"`
+	EndedAtGTE    *time.Time  `json:"endedAtGTE,omitempty"`
+	EndedAtLT     *time.Time  `json:"endedAtLT,omitempty"`
+	EndedAtLTE    *time.Time  `json:"endedAtLTE,omitempty"`
+	EndedAtIsNil  bool        `json:"endedAtIsNil,omitempty"`
+	EndedAtNotNil bool        `json:"endedAtNotNil,omitempty"`
+
+	// "duration_seconds" field predicates.
+	DurationSeconds      *int  `json:"durationSeconds,omitempty"`
+	DurationSecondsNEQ   *int  `json:"durationSecondsNEQ,omitempty"`
+	DurationSecondsIn    []int `json:"durationSecondsIn,omitempty"`
+	DurationSecondsNotIn []int `json:"durationSecondsNotIn,omitempty"`
+	DurationSecondsGT    *int  `json:"durationSecondsGT,omitempty"`
+	DurationSecondsGTE   *int  `json:"durationSecondsGTE,omitempty"`
+	DurationSecondsLT    *int  `json:"durationSecondsLT,omitempty"`
+	DurationSecondsLTE   *int  `json:"durationSecondsLTE,omitempty"`
+
+	// "idempotency_key" field predicates.
+	IdempotencyKey             *string  `json:"idempotencyKey,omitempty"`
+	IdempotencyKeyNEQ          *string  `json:"idempotencyKeyNEQ,omitempty"`
+	IdempotencyKeyIn           []string `json:"idempotencyKeyIn,omitempty"`
+	IdempotencyKeyNotIn        []string `json:"idempotencyKeyNotIn,omitempty"`
+	IdempotencyKeyGT           *string  `json:"idempotencyKeyGT,omitempty"`
+	IdempotencyKeyGTE          *string  `json:"idempotencyKeyGTE,omitempty"`
+	IdempotencyKeyLT           *string  `json:"idempotencyKeyLT,omitempty"`
+	IdempotencyKeyLTE          *string  `json:"idempotencyKeyLTE,omitempty"`
+	IdempotencyKeyContains     *string  `json:"idempotencyKeyContains,omitempty"`
+	IdempotencyKeyHasPrefix    *string  `json:"idempotencyKeyHasPrefix,omitempty"`
+	IdempotencyKeyHasSuffix    *string  `json:"idempotencyKeyHasSuffix,omitempty"`
+	IdempotencyKeyIsNil        bool     `json:"idempotencyKeyIsNil,omitempty"`
+	IdempotencyKeyNotNil       bool     `json:"idempotencyKeyNotNil,omitempty"`
+	IdempotencyKeyEqualFold    *string  `json:"idempotencyKeyEqualFold,omitempty"`
+	IdempotencyKeyContainsFold *string  `json:"idempotencyKeyContainsFold,omitempty"`
+
+	// "from_number" edge predicates.
+	HasFromNumber     *bool                    `json:"hasFromNumber,omitempty"`
+	HasFromNumberWith []*PhoneNumberWhereInput `json:"hasFromNumberWith,omitempty"`
+
+	// "provider" edge predicates.
+	HasProvider     *bool                 `json:"hasProvider,omitempty"`
+	HasProviderWith []*ProviderWhereInput `json:"hasProviderWith,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *CallWhereInput) AddPredicates(predicates ...predicate.Call) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the CallWhereInput filter on the CallQuery builder.
+func (i *CallWhereInput) Filter(q *CallQuery) (*CallQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyCallWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyCallWhereInput is returned in case the CallWhereInput is empty.
+var ErrEmptyCallWhereInput = errors.New("ent: empty predicate CallWhereInput")
+
+// P returns a predicate for filtering calls.
+// An error is returned if the input is empty or invalid.
+func (i *CallWhereInput) P() (predicate.Call, error) {
+	var predicates []predicate.Call
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, call.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.Call, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, call.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.Call, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, call.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, call.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, call.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, call.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, call.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, call.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, call.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, call.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, call.IDLTE(*i.IDLTE))
+	}
+	if i.IDEqualFold != nil {
+		predicates = append(predicates, call.IDEqualFold(*i.IDEqualFold))
+	}
+	if i.IDContainsFold != nil {
+		predicates = append(predicates, call.IDContainsFold(*i.IDContainsFold))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, call.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, call.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, call.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, call.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, call.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, call.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, call.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, call.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, call.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, call.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, call.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, call.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, call.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, call.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, call.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, call.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.FromNumberID != nil {
+		predicates = append(predicates, call.FromNumberIDEQ(*i.FromNumberID))
+	}
+	if i.FromNumberIDNEQ != nil {
+		predicates = append(predicates, call.FromNumberIDNEQ(*i.FromNumberIDNEQ))
+	}
+	if len(i.FromNumberIDIn) > 0 {
+		predicates = append(predicates, call.FromNumberIDIn(i.FromNumberIDIn...))
+	}
+	if len(i.FromNumberIDNotIn) > 0 {
+		predicates = append(predicates, call.FromNumberIDNotIn(i.FromNumberIDNotIn...))
+	}
+	if i.FromNumberIDGT != nil {
+		predicates = append(predicates, call.FromNumberIDGT(*i.FromNumberIDGT))
+	}
+	if i.FromNumberIDGTE != nil {
+		predicates = append(predicates, call.FromNumberIDGTE(*i.FromNumberIDGTE))
+	}
+	if i.FromNumberIDLT != nil {
+		predicates = append(predicates, call.FromNumberIDLT(*i.FromNumberIDLT))
+	}
+	if i.FromNumberIDLTE != nil {
+		predicates = append(predicates, call.FromNumberIDLTE(*i.FromNumberIDLTE))
+	}
+	if i.FromNumberIDContains != nil {
+		predicates = append(predicates, call.FromNumberIDContains(*i.FromNumberIDContains))
+	}
+	if i.FromNumberIDHasPrefix != nil {
+		predicates = append(predicates, call.FromNumberIDHasPrefix(*i.FromNumberIDHasPrefix))
+	}
+	if i.FromNumberIDHasSuffix != nil {
+		predicates = append(predicates, call.FromNumberIDHasSuffix(*i.FromNumberIDHasSuffix))
+	}
+	if i.FromNumberIDIsNil {
+		predicates = append(predicates, call.FromNumberIDIsNil())
+	}
+	if i.FromNumberIDNotNil {
+		predicates = append(predicates, call.FromNumberIDNotNil())
+	}
+	if i.FromNumberIDEqualFold != nil {
+		predicates = append(predicates, call.FromNumberIDEqualFold(*i.FromNumberIDEqualFold))
+	}
+	if i.FromNumberIDContainsFold != nil {
+		predicates = append(predicates, call.FromNumberIDContainsFold(*i.FromNumberIDContainsFold))
+	}
+	if i.ProviderID != nil {
+		predicates = append(predicates, call.ProviderIDEQ(*i.ProviderID))
+	}
+	if i.ProviderIDNEQ != nil {
+		predicates = append(predicates, call.ProviderIDNEQ(*i.ProviderIDNEQ))
+	}
+	if len(i.ProviderIDIn) > 0 {
+		predicates = append(predicates, call.ProviderIDIn(i.ProviderIDIn...))
+	}
+	if len(i.ProviderIDNotIn) > 0 {
+		predicates = append(predicates, call.ProviderIDNotIn(i.ProviderIDNotIn...))
+	}
+	if i.ProviderIDGT != nil {
+		predicates = append(predicates, call.ProviderIDGT(*i.ProviderIDGT))
+	}
+	if i.ProviderIDGTE != nil {
+		predicates = append(predicates, call.ProviderIDGTE(*i.ProviderIDGTE))
+	}
+	if i.ProviderIDLT != nil {
+		predicates = append(predicates, call.ProviderIDLT(*i.ProviderIDLT))
+	}
+	if i.ProviderIDLTE != nil {
+		predicates = append(predicates, call.ProviderIDLTE(*i.ProviderIDLTE))
+	}
+	if i.ProviderIDContains != nil {
+		predicates = append(predicates, call.ProviderIDContains(*i.ProviderIDContains))
+	}
+	if i.ProviderIDHasPrefix != nil {
+		predicates = append(predicates, call.ProviderIDHasPrefix(*i.ProviderIDHasPrefix))
+	}
+	if i.ProviderIDHasSuffix != nil {
+		predicates = append(predicates, call.ProviderIDHasSuffix(*i.ProviderIDHasSuffix))
+	}
+	if i.ProviderIDIsNil {
+		predicates = append(predicates, call.ProviderIDIsNil())
+	}
+	if i.ProviderIDNotNil {
+		predicates = append(predicates, call.ProviderIDNotNil())
+	}
+	if i.ProviderIDEqualFold != nil {
+		predicates = append(predicates, call.ProviderIDEqualFold(*i.ProviderIDEqualFold))
+	}
+	if i.ProviderIDContainsFold != nil {
+		predicates = append(predicates, call.ProviderIDContainsFold(*i.ProviderIDContainsFold))
+	}
+	if i.FromE164 != nil {
+		predicates = append(predicates, call.FromE164EQ(*i.FromE164))
+	}
+	if i.FromE164NEQ != nil {
+		predicates = append(predicates, call.FromE164NEQ(*i.FromE164NEQ))
+	}
+	if len(i.FromE164In) > 0 {
+		predicates = append(predicates, call.FromE164In(i.FromE164In...))
+	}
+	if len(i.FromE164NotIn) > 0 {
+		predicates = append(predicates, call.FromE164NotIn(i.FromE164NotIn...))
+	}
+	if i.FromE164GT != nil {
+		predicates = append(predicates, call.FromE164GT(*i.FromE164GT))
+	}
+	if i.FromE164GTE != nil {
+		predicates = append(predicates, call.FromE164GTE(*i.FromE164GTE))
+	}
+	if i.FromE164LT != nil {
+		predicates = append(predicates, call.FromE164LT(*i.FromE164LT))
+	}
+	if i.FromE164LTE != nil {
+		predicates = append(predicates, call.FromE164LTE(*i.FromE164LTE))
+	}
+	if i.FromE164Contains != nil {
+		predicates = append(predicates, call.FromE164Contains(*i.FromE164Contains))
+	}
+	if i.FromE164HasPrefix != nil {
+		predicates = append(predicates, call.FromE164HasPrefix(*i.FromE164HasPrefix))
+	}
+	if i.FromE164HasSuffix != nil {
+		predicates = append(predicates, call.FromE164HasSuffix(*i.FromE164HasSuffix))
+	}
+	if i.FromE164EqualFold != nil {
+		predicates = append(predicates, call.FromE164EqualFold(*i.FromE164EqualFold))
+	}
+	if i.FromE164ContainsFold != nil {
+		predicates = append(predicates, call.FromE164ContainsFold(*i.FromE164ContainsFold))
+	}
+	if i.ToE164 != nil {
+		predicates = append(predicates, call.ToE164EQ(*i.ToE164))
+	}
+	if i.ToE164NEQ != nil {
+		predicates = append(predicates, call.ToE164NEQ(*i.ToE164NEQ))
+	}
+	if len(i.ToE164In) > 0 {
+		predicates = append(predicates, call.ToE164In(i.ToE164In...))
+	}
+	if len(i.ToE164NotIn) > 0 {
+		predicates = append(predicates, call.ToE164NotIn(i.ToE164NotIn...))
+	}
+	if i.ToE164GT != nil {
+		predicates = append(predicates, call.ToE164GT(*i.ToE164GT))
+	}
+	if i.ToE164GTE != nil {
+		predicates = append(predicates, call.ToE164GTE(*i.ToE164GTE))
+	}
+	if i.ToE164LT != nil {
+		predicates = append(predicates, call.ToE164LT(*i.ToE164LT))
+	}
+	if i.ToE164LTE != nil {
+		predicates = append(predicates, call.ToE164LTE(*i.ToE164LTE))
+	}
+	if i.ToE164Contains != nil {
+		predicates = append(predicates, call.ToE164Contains(*i.ToE164Contains))
+	}
+	if i.ToE164HasPrefix != nil {
+		predicates = append(predicates, call.ToE164HasPrefix(*i.ToE164HasPrefix))
+	}
+	if i.ToE164HasSuffix != nil {
+		predicates = append(predicates, call.ToE164HasSuffix(*i.ToE164HasSuffix))
+	}
+	if i.ToE164EqualFold != nil {
+		predicates = append(predicates, call.ToE164EqualFold(*i.ToE164EqualFold))
+	}
+	if i.ToE164ContainsFold != nil {
+		predicates = append(predicates, call.ToE164ContainsFold(*i.ToE164ContainsFold))
+	}
+	if i.AgentID != nil {
+		predicates = append(predicates, call.AgentIDEQ(*i.AgentID))
+	}
+	if i.AgentIDNEQ != nil {
+		predicates = append(predicates, call.AgentIDNEQ(*i.AgentIDNEQ))
+	}
+	if len(i.AgentIDIn) > 0 {
+		predicates = append(predicates, call.AgentIDIn(i.AgentIDIn...))
+	}
+	if len(i.AgentIDNotIn) > 0 {
+		predicates = append(predicates, call.AgentIDNotIn(i.AgentIDNotIn...))
+	}
+	if i.AgentIDGT != nil {
+		predicates = append(predicates, call.AgentIDGT(*i.AgentIDGT))
+	}
+	if i.AgentIDGTE != nil {
+		predicates = append(predicates, call.AgentIDGTE(*i.AgentIDGTE))
+	}
+	if i.AgentIDLT != nil {
+		predicates = append(predicates, call.AgentIDLT(*i.AgentIDLT))
+	}
+	if i.AgentIDLTE != nil {
+		predicates = append(predicates, call.AgentIDLTE(*i.AgentIDLTE))
+	}
+	if i.AgentIDContains != nil {
+		predicates = append(predicates, call.AgentIDContains(*i.AgentIDContains))
+	}
+	if i.AgentIDHasPrefix != nil {
+		predicates = append(predicates, call.AgentIDHasPrefix(*i.AgentIDHasPrefix))
+	}
+	if i.AgentIDHasSuffix != nil {
+		predicates = append(predicates, call.AgentIDHasSuffix(*i.AgentIDHasSuffix))
+	}
+	if i.AgentIDIsNil {
+		predicates = append(predicates, call.AgentIDIsNil())
+	}
+	if i.AgentIDNotNil {
+		predicates = append(predicates, call.AgentIDNotNil())
+	}
+	if i.AgentIDEqualFold != nil {
+		predicates = append(predicates, call.AgentIDEqualFold(*i.AgentIDEqualFold))
+	}
+	if i.AgentIDContainsFold != nil {
+		predicates = append(predicates, call.AgentIDContainsFold(*i.AgentIDContainsFold))
+	}
+	if i.Carrier != nil {
+		predicates = append(predicates, call.CarrierEQ(*i.Carrier))
+	}
+	if i.CarrierNEQ != nil {
+		predicates = append(predicates, call.CarrierNEQ(*i.CarrierNEQ))
+	}
+	if len(i.CarrierIn) > 0 {
+		predicates = append(predicates, call.CarrierIn(i.CarrierIn...))
+	}
+	if len(i.CarrierNotIn) > 0 {
+		predicates = append(predicates, call.CarrierNotIn(i.CarrierNotIn...))
+	}
+	if i.CarrierGT != nil {
+		predicates = append(predicates, call.CarrierGT(*i.CarrierGT))
+	}
+	if i.CarrierGTE != nil {
+		predicates = append(predicates, call.CarrierGTE(*i.CarrierGTE))
+	}
+	if i.CarrierLT != nil {
+		predicates = append(predicates, call.CarrierLT(*i.CarrierLT))
+	}
+	if i.CarrierLTE != nil {
+		predicates = append(predicates, call.CarrierLTE(*i.CarrierLTE))
+	}
+	if i.CarrierContains != nil {
+		predicates = append(predicates, call.CarrierContains(*i.CarrierContains))
+	}
+	if i.CarrierHasPrefix != nil {
+		predicates = append(predicates, call.CarrierHasPrefix(*i.CarrierHasPrefix))
+	}
+	if i.CarrierHasSuffix != nil {
+		predicates = append(predicates, call.CarrierHasSuffix(*i.CarrierHasSuffix))
+	}
+	if i.CarrierEqualFold != nil {
+		predicates = append(predicates, call.CarrierEqualFold(*i.CarrierEqualFold))
+	}
+	if i.CarrierContainsFold != nil {
+		predicates = append(predicates, call.CarrierContainsFold(*i.CarrierContainsFold))
+	}
+	if i.ProviderCallID != nil {
+		predicates = append(predicates, call.ProviderCallIDEQ(*i.ProviderCallID))
+	}
+	if i.ProviderCallIDNEQ != nil {
+		predicates = append(predicates, call.ProviderCallIDNEQ(*i.ProviderCallIDNEQ))
+	}
+	if len(i.ProviderCallIDIn) > 0 {
+		predicates = append(predicates, call.ProviderCallIDIn(i.ProviderCallIDIn...))
+	}
+	if len(i.ProviderCallIDNotIn) > 0 {
+		predicates = append(predicates, call.ProviderCallIDNotIn(i.ProviderCallIDNotIn...))
+	}
+	if i.ProviderCallIDGT != nil {
+		predicates = append(predicates, call.ProviderCallIDGT(*i.ProviderCallIDGT))
+	}
+	if i.ProviderCallIDGTE != nil {
+		predicates = append(predicates, call.ProviderCallIDGTE(*i.ProviderCallIDGTE))
+	}
+	if i.ProviderCallIDLT != nil {
+		predicates = append(predicates, call.ProviderCallIDLT(*i.ProviderCallIDLT))
+	}
+	if i.ProviderCallIDLTE != nil {
+		predicates = append(predicates, call.ProviderCallIDLTE(*i.ProviderCallIDLTE))
+	}
+	if i.ProviderCallIDContains != nil {
+		predicates = append(predicates, call.ProviderCallIDContains(*i.ProviderCallIDContains))
+	}
+	if i.ProviderCallIDHasPrefix != nil {
+		predicates = append(predicates, call.ProviderCallIDHasPrefix(*i.ProviderCallIDHasPrefix))
+	}
+	if i.ProviderCallIDHasSuffix != nil {
+		predicates = append(predicates, call.ProviderCallIDHasSuffix(*i.ProviderCallIDHasSuffix))
+	}
+	if i.ProviderCallIDIsNil {
+		predicates = append(predicates, call.ProviderCallIDIsNil())
+	}
+	if i.ProviderCallIDNotNil {
+		predicates = append(predicates, call.ProviderCallIDNotNil())
+	}
+	if i.ProviderCallIDEqualFold != nil {
+		predicates = append(predicates, call.ProviderCallIDEqualFold(*i.ProviderCallIDEqualFold))
+	}
+	if i.ProviderCallIDContainsFold != nil {
+		predicates = append(predicates, call.ProviderCallIDContainsFold(*i.ProviderCallIDContainsFold))
+	}
+	if i.SessionID != nil {
+		predicates = append(predicates, call.SessionIDEQ(*i.SessionID))
+	}
+	if i.SessionIDNEQ != nil {
+		predicates = append(predicates, call.SessionIDNEQ(*i.SessionIDNEQ))
+	}
+	if len(i.SessionIDIn) > 0 {
+		predicates = append(predicates, call.SessionIDIn(i.SessionIDIn...))
+	}
+	if len(i.SessionIDNotIn) > 0 {
+		predicates = append(predicates, call.SessionIDNotIn(i.SessionIDNotIn...))
+	}
+	if i.SessionIDGT != nil {
+		predicates = append(predicates, call.SessionIDGT(*i.SessionIDGT))
+	}
+	if i.SessionIDGTE != nil {
+		predicates = append(predicates, call.SessionIDGTE(*i.SessionIDGTE))
+	}
+	if i.SessionIDLT != nil {
+		predicates = append(predicates, call.SessionIDLT(*i.SessionIDLT))
+	}
+	if i.SessionIDLTE != nil {
+		predicates = append(predicates, call.SessionIDLTE(*i.SessionIDLTE))
+	}
+	if i.SessionIDContains != nil {
+		predicates = append(predicates, call.SessionIDContains(*i.SessionIDContains))
+	}
+	if i.SessionIDHasPrefix != nil {
+		predicates = append(predicates, call.SessionIDHasPrefix(*i.SessionIDHasPrefix))
+	}
+	if i.SessionIDHasSuffix != nil {
+		predicates = append(predicates, call.SessionIDHasSuffix(*i.SessionIDHasSuffix))
+	}
+	if i.SessionIDEqualFold != nil {
+		predicates = append(predicates, call.SessionIDEqualFold(*i.SessionIDEqualFold))
+	}
+	if i.SessionIDContainsFold != nil {
+		predicates = append(predicates, call.SessionIDContainsFold(*i.SessionIDContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, call.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, call.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, call.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, call.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.FailureReason != nil {
+		predicates = append(predicates, call.FailureReasonEQ(*i.FailureReason))
+	}
+	if i.FailureReasonNEQ != nil {
+		predicates = append(predicates, call.FailureReasonNEQ(*i.FailureReasonNEQ))
+	}
+	if len(i.FailureReasonIn) > 0 {
+		predicates = append(predicates, call.FailureReasonIn(i.FailureReasonIn...))
+	}
+	if len(i.FailureReasonNotIn) > 0 {
+		predicates = append(predicates, call.FailureReasonNotIn(i.FailureReasonNotIn...))
+	}
+	if i.FailureReasonGT != nil {
+		predicates = append(predicates, call.FailureReasonGT(*i.FailureReasonGT))
+	}
+	if i.FailureReasonGTE != nil {
+		predicates = append(predicates, call.FailureReasonGTE(*i.FailureReasonGTE))
+	}
+	if i.FailureReasonLT != nil {
+		predicates = append(predicates, call.FailureReasonLT(*i.FailureReasonLT))
+	}
+	if i.FailureReasonLTE != nil {
+		predicates = append(predicates, call.FailureReasonLTE(*i.FailureReasonLTE))
+	}
+	if i.FailureReasonContains != nil {
+		predicates = append(predicates, call.FailureReasonContains(*i.FailureReasonContains))
+	}
+	if i.FailureReasonHasPrefix != nil {
+		predicates = append(predicates, call.FailureReasonHasPrefix(*i.FailureReasonHasPrefix))
+	}
+	if i.FailureReasonHasSuffix != nil {
+		predicates = append(predicates, call.FailureReasonHasSuffix(*i.FailureReasonHasSuffix))
+	}
+	if i.FailureReasonIsNil {
+		predicates = append(predicates, call.FailureReasonIsNil())
+	}
+	if i.FailureReasonNotNil {
+		predicates = append(predicates, call.FailureReasonNotNil())
+	}
+	if i.FailureReasonEqualFold != nil {
+		predicates = append(predicates, call.FailureReasonEqualFold(*i.FailureReasonEqualFold))
+	}
+	if i.FailureReasonContainsFold != nil {
+		predicates = append(predicates, call.FailureReasonContainsFold(*i.FailureReasonContainsFold))
+	}
+	if i.AnsweredAt != nil {
+		predicates = append(predicates, call.AnsweredAtEQ(*i.AnsweredAt))
+	}
+	if i.AnsweredAtNEQ != nil {
+		predicates = append(predicates, call.AnsweredAtNEQ(*i.AnsweredAtNEQ))
+	}
+	if len(i.AnsweredAtIn) > 0 {
+		predicates = append(predicates, call.AnsweredAtIn(i.AnsweredAtIn...))
+	}
+	if len(i.AnsweredAtNotIn) > 0 {
+		predicates = append(predicates, call.AnsweredAtNotIn(i.AnsweredAtNotIn...))
+	}
+	if i.AnsweredAtGT != nil {
+		predicates = append(predicates, call.AnsweredAtGT(*i.AnsweredAtGT))
+	}
+	if i.AnsweredAtGTE != nil {
+		predicates = append(predicates, call.AnsweredAtGTE(*i.AnsweredAtGTE))
+	}
+	if i.AnsweredAtLT != nil {
+		predicates = append(predicates, call.AnsweredAtLT(*i.AnsweredAtLT))
+	}
+	if i.AnsweredAtLTE != nil {
+		predicates = append(predicates, call.AnsweredAtLTE(*i.AnsweredAtLTE))
+	}
+	if i.AnsweredAtIsNil {
+		predicates = append(predicates, call.AnsweredAtIsNil())
+	}
+	if i.AnsweredAtNotNil {
+		predicates = append(predicates, call.AnsweredAtNotNil())
+	}
+	if i.EndedAt != nil {
+		predicates = append(predicates, call.EndedAtEQ(*i.EndedAt))
+	}
+	if i.EndedAtNEQ != nil {
+		predicates = append(predicates, call.EndedAtNEQ(*i.EndedAtNEQ))
+	}
+	if len(i.EndedAtIn) > 0 {
+		predicates = append(predicates, call.EndedAtIn(i.EndedAtIn...))
+	}
+	if len(i.EndedAtNotIn) > 0 {
+		predicates = append(predicates, call.EndedAtNotIn(i.EndedAtNotIn...))
+	}
+	if i.EndedAtGT != nil {
+		predicates = append(predicates, call.EndedAtGT(*i.EndedAtGT))
+	}
+	if i.EndedAtGTE != nil {
+		predicates = append(predicates, call.EndedAtGTE(*i.EndedAtGTE))
+	}
+	if i.EndedAtLT != nil {
+		predicates = append(predicates, call.EndedAtLT(*i.EndedAtLT))
+	}
+	if i.EndedAtLTE != nil {
+		predicates = append(predicates, call.EndedAtLTE(*i.EndedAtLTE))
+	}
+	if i.EndedAtIsNil {
+		predicates = append(predicates, call.EndedAtIsNil())
+	}
+	if i.EndedAtNotNil {
+		predicates = append(predicates, call.EndedAtNotNil())
+	}
+	if i.DurationSeconds != nil {
+		predicates = append(predicates, call.DurationSecondsEQ(*i.DurationSeconds))
+	}
+	if i.DurationSecondsNEQ != nil {
+		predicates = append(predicates, call.DurationSecondsNEQ(*i.DurationSecondsNEQ))
+	}
+	if len(i.DurationSecondsIn) > 0 {
+		predicates = append(predicates, call.DurationSecondsIn(i.DurationSecondsIn...))
+	}
+	if len(i.DurationSecondsNotIn) > 0 {
+		predicates = append(predicates, call.DurationSecondsNotIn(i.DurationSecondsNotIn...))
+	}
+	if i.DurationSecondsGT != nil {
+		predicates = append(predicates, call.DurationSecondsGT(*i.DurationSecondsGT))
+	}
+	if i.DurationSecondsGTE != nil {
+		predicates = append(predicates, call.DurationSecondsGTE(*i.DurationSecondsGTE))
+	}
+	if i.DurationSecondsLT != nil {
+		predicates = append(predicates, call.DurationSecondsLT(*i.DurationSecondsLT))
+	}
+	if i.DurationSecondsLTE != nil {
+		predicates = append(predicates, call.DurationSecondsLTE(*i.DurationSecondsLTE))
+	}
+	if i.IdempotencyKey != nil {
+		predicates = append(predicates, call.IdempotencyKeyEQ(*i.IdempotencyKey))
+	}
+	if i.IdempotencyKeyNEQ != nil {
+		predicates = append(predicates, call.IdempotencyKeyNEQ(*i.IdempotencyKeyNEQ))
+	}
+	if len(i.IdempotencyKeyIn) > 0 {
+		predicates = append(predicates, call.IdempotencyKeyIn(i.IdempotencyKeyIn...))
+	}
+	if len(i.IdempotencyKeyNotIn) > 0 {
+		predicates = append(predicates, call.IdempotencyKeyNotIn(i.IdempotencyKeyNotIn...))
+	}
+	if i.IdempotencyKeyGT != nil {
+		predicates = append(predicates, call.IdempotencyKeyGT(*i.IdempotencyKeyGT))
+	}
+	if i.IdempotencyKeyGTE != nil {
+		predicates = append(predicates, call.IdempotencyKeyGTE(*i.IdempotencyKeyGTE))
+	}
+	if i.IdempotencyKeyLT != nil {
+		predicates = append(predicates, call.IdempotencyKeyLT(*i.IdempotencyKeyLT))
+	}
+	if i.IdempotencyKeyLTE != nil {
+		predicates = append(predicates, call.IdempotencyKeyLTE(*i.IdempotencyKeyLTE))
+	}
+	if i.IdempotencyKeyContains != nil {
+		predicates = append(predicates, call.IdempotencyKeyContains(*i.IdempotencyKeyContains))
+	}
+	if i.IdempotencyKeyHasPrefix != nil {
+		predicates = append(predicates, call.IdempotencyKeyHasPrefix(*i.IdempotencyKeyHasPrefix))
+	}
+	if i.IdempotencyKeyHasSuffix != nil {
+		predicates = append(predicates, call.IdempotencyKeyHasSuffix(*i.IdempotencyKeyHasSuffix))
+	}
+	if i.IdempotencyKeyIsNil {
+		predicates = append(predicates, call.IdempotencyKeyIsNil())
+	}
+	if i.IdempotencyKeyNotNil {
+		predicates = append(predicates, call.IdempotencyKeyNotNil())
+	}
+	if i.IdempotencyKeyEqualFold != nil {
+		predicates = append(predicates, call.IdempotencyKeyEqualFold(*i.IdempotencyKeyEqualFold))
+	}
+	if i.IdempotencyKeyContainsFold != nil {
+		predicates = append(predicates, call.IdempotencyKeyContainsFold(*i.IdempotencyKeyContainsFold))
+	}
+
+	if i.HasFromNumber != nil {
+		p := call.HasFromNumber()
+		if !*i.HasFromNumber {
+			p = call.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasFromNumberWith) > 0 {
+		with := make([]predicate.PhoneNumber, 0, len(i.HasFromNumberWith))
+		for _, w := range i.HasFromNumberWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasFromNumberWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, call.HasFromNumberWith(with...))
+	}
+	if i.HasProvider != nil {
+		p := call.HasProvider()
+		if !*i.HasProvider {
+			p = call.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasProviderWith) > 0 {
+		with := make([]predicate.Provider, 0, len(i.HasProviderWith))
+		for _, w := range i.HasProviderWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasProviderWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, call.HasProviderWith(with...))
+	}
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyCallWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return call.And(predicates...), nil
+	}
+}
 
 // PhoneNumberWhereInput represents a where input for filtering PhoneNumber queries.
 type PhoneNumberWhereInput struct {
@@ -109,6 +1078,10 @@ type PhoneNumberWhereInput struct {
 	// "provider" edge predicates.
 	HasProvider     *bool                 `json:"hasProvider,omitempty"`
 	HasProviderWith []*ProviderWhereInput `json:"hasProviderWith,omitempty"`
+
+	// "calls" edge predicates.
+	HasCalls     *bool             `json:"hasCalls,omitempty"`
+	HasCallsWith []*CallWhereInput `json:"hasCallsWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -414,6 +1387,24 @@ func (i *PhoneNumberWhereInput) P() (predicate.PhoneNumber, error) {
 		}
 		predicates = append(predicates, phonenumber.HasProviderWith(with...))
 	}
+	if i.HasCalls != nil {
+		p := phonenumber.HasCalls()
+		if !*i.HasCalls {
+			p = phonenumber.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCallsWith) > 0 {
+		with := make([]predicate.Call, 0, len(i.HasCallsWith))
+		for _, w := range i.HasCallsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCallsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, phonenumber.HasCallsWith(with...))
+	}
 	switch len(predicates) {
 	case 0:
 		return nil, ErrEmptyPhoneNumberWhereInput
@@ -508,9 +1499,25 @@ type ProviderWhereInput struct {
 	HintEqualFold    *string  `json:"hintEqualFold,omitempty"`
 	HintContainsFold *string  `json:"hintContainsFold,omitempty"`
 
+	// "verified_at" field predicates.
+	VerifiedAt       *time.Time  `json:"verifiedAt,omitempty"`
+	VerifiedAtNEQ    *time.Time  `json:"verifiedAtNEQ,omitempty"`
+	VerifiedAtIn     []time.Time `json:"verifiedAtIn,omitempty"`
+	VerifiedAtNotIn  []time.Time `json:"verifiedAtNotIn,omitempty"`
+	VerifiedAtGT     *time.Time  `json:"verifiedAtGT,omitempty"`
+	VerifiedAtGTE    *time.Time  `json:"verifiedAtGTE,omitempty"`
+	VerifiedAtLT     *time.Time  `json:"verifiedAtLT,omitempty"`
+	VerifiedAtLTE    *time.Time  `json:"verifiedAtLTE,omitempty"`
+	VerifiedAtIsNil  bool        `json:"verifiedAtIsNil,omitempty"`
+	VerifiedAtNotNil bool        `json:"verifiedAtNotNil,omitempty"`
+
 	// "numbers" edge predicates.
 	HasNumbers     *bool                    `json:"hasNumbers,omitempty"`
 	HasNumbersWith []*PhoneNumberWhereInput `json:"hasNumbersWith,omitempty"`
+
+	// "calls" edge predicates.
+	HasCalls     *bool             `json:"hasCalls,omitempty"`
+	HasCallsWith []*CallWhereInput `json:"hasCallsWith,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -779,6 +1786,36 @@ func (i *ProviderWhereInput) P() (predicate.Provider, error) {
 	if i.HintContainsFold != nil {
 		predicates = append(predicates, provider.HintContainsFold(*i.HintContainsFold))
 	}
+	if i.VerifiedAt != nil {
+		predicates = append(predicates, provider.VerifiedAtEQ(*i.VerifiedAt))
+	}
+	if i.VerifiedAtNEQ != nil {
+		predicates = append(predicates, provider.VerifiedAtNEQ(*i.VerifiedAtNEQ))
+	}
+	if len(i.VerifiedAtIn) > 0 {
+		predicates = append(predicates, provider.VerifiedAtIn(i.VerifiedAtIn...))
+	}
+	if len(i.VerifiedAtNotIn) > 0 {
+		predicates = append(predicates, provider.VerifiedAtNotIn(i.VerifiedAtNotIn...))
+	}
+	if i.VerifiedAtGT != nil {
+		predicates = append(predicates, provider.VerifiedAtGT(*i.VerifiedAtGT))
+	}
+	if i.VerifiedAtGTE != nil {
+		predicates = append(predicates, provider.VerifiedAtGTE(*i.VerifiedAtGTE))
+	}
+	if i.VerifiedAtLT != nil {
+		predicates = append(predicates, provider.VerifiedAtLT(*i.VerifiedAtLT))
+	}
+	if i.VerifiedAtLTE != nil {
+		predicates = append(predicates, provider.VerifiedAtLTE(*i.VerifiedAtLTE))
+	}
+	if i.VerifiedAtIsNil {
+		predicates = append(predicates, provider.VerifiedAtIsNil())
+	}
+	if i.VerifiedAtNotNil {
+		predicates = append(predicates, provider.VerifiedAtNotNil())
+	}
 
 	if i.HasNumbers != nil {
 		p := provider.HasNumbers()
@@ -797,6 +1834,24 @@ func (i *ProviderWhereInput) P() (predicate.Provider, error) {
 			with = append(with, p)
 		}
 		predicates = append(predicates, provider.HasNumbersWith(with...))
+	}
+	if i.HasCalls != nil {
+		p := provider.HasCalls()
+		if !*i.HasCalls {
+			p = provider.Not(p)
+		}
+		predicates = append(predicates, p)
+	}
+	if len(i.HasCallsWith) > 0 {
+		with := make([]predicate.Call, 0, len(i.HasCallsWith))
+		for _, w := range i.HasCallsWith {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'HasCallsWith'", err)
+			}
+			with = append(with, p)
+		}
+		predicates = append(predicates, provider.HasCallsWith(with...))
 	}
 	switch len(predicates) {
 	case 0:

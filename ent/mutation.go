@@ -11,6 +11,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/switchboard-dev/switchboard/ent/call"
 	"github.com/switchboard-dev/switchboard/ent/calllimits"
 	"github.com/switchboard-dev/switchboard/ent/phonenumber"
 	"github.com/switchboard-dev/switchboard/ent/predicate"
@@ -26,10 +27,1606 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
+	TypeCall        = "Call"
 	TypeCallLimits  = "CallLimits"
 	TypePhoneNumber = "PhoneNumber"
 	TypeProvider    = "Provider"
 )
+
+// CallMutation represents an operation that mutates the Call nodes in the graph.
+type CallMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *string
+	account_id          *string
+	created_at          *time.Time
+	updated_at          *time.Time
+	from_e164           *string
+	to_e164             *string
+	agent_id            *string
+	carrier             *string
+	provider_call_id    *string
+	session_id          *string
+	status              *call.Status
+	failure_reason      *string
+	answered_at         *time.Time
+	ended_at            *time.Time
+	duration_seconds    *int
+	addduration_seconds *int
+	idempotency_key     *string
+	dispatch            *call.Dispatch
+	caps_settled        *bool
+	clearedFields       map[string]struct{}
+	from_number         *string
+	clearedfrom_number  bool
+	provider            *string
+	clearedprovider     bool
+	done                bool
+	oldValue            func(context.Context) (*Call, error)
+	predicates          []predicate.Call
+}
+
+var _ ent.Mutation = (*CallMutation)(nil)
+
+// callOption allows management of the mutation configuration using functional options.
+type callOption func(*CallMutation)
+
+// newCallMutation creates new mutation for the Call entity.
+func newCallMutation(c config, op Op, opts ...callOption) *CallMutation {
+	m := &CallMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCall,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCallID sets the ID field of the mutation.
+func withCallID(id string) callOption {
+	return func(m *CallMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Call
+		)
+		m.oldValue = func(ctx context.Context) (*Call, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Call.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCall sets the old Call of the mutation.
+func withCall(node *Call) callOption {
+	return func(m *CallMutation) {
+		m.oldValue = func(context.Context) (*Call, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CallMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CallMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Call entities.
+func (m *CallMutation) SetID(id string) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CallMutation) ID() (id string, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CallMutation) IDs(ctx context.Context) ([]string, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []string{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Call.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *CallMutation) SetAccountID(s string) {
+	m.account_id = &s
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *CallMutation) AccountID() (r string, exists bool) {
+	v := m.account_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldAccountID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *CallMutation) ResetAccountID() {
+	m.account_id = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CallMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CallMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CallMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CallMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CallMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CallMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetFromNumberID sets the "from_number_id" field.
+func (m *CallMutation) SetFromNumberID(s string) {
+	m.from_number = &s
+}
+
+// FromNumberID returns the value of the "from_number_id" field in the mutation.
+func (m *CallMutation) FromNumberID() (r string, exists bool) {
+	v := m.from_number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFromNumberID returns the old "from_number_id" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldFromNumberID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFromNumberID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFromNumberID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFromNumberID: %w", err)
+	}
+	return oldValue.FromNumberID, nil
+}
+
+// ClearFromNumberID clears the value of the "from_number_id" field.
+func (m *CallMutation) ClearFromNumberID() {
+	m.from_number = nil
+	m.clearedFields[call.FieldFromNumberID] = struct{}{}
+}
+
+// FromNumberIDCleared returns if the "from_number_id" field was cleared in this mutation.
+func (m *CallMutation) FromNumberIDCleared() bool {
+	_, ok := m.clearedFields[call.FieldFromNumberID]
+	return ok
+}
+
+// ResetFromNumberID resets all changes to the "from_number_id" field.
+func (m *CallMutation) ResetFromNumberID() {
+	m.from_number = nil
+	delete(m.clearedFields, call.FieldFromNumberID)
+}
+
+// SetProviderID sets the "provider_id" field.
+func (m *CallMutation) SetProviderID(s string) {
+	m.provider = &s
+}
+
+// ProviderID returns the value of the "provider_id" field in the mutation.
+func (m *CallMutation) ProviderID() (r string, exists bool) {
+	v := m.provider
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProviderID returns the old "provider_id" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldProviderID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProviderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProviderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProviderID: %w", err)
+	}
+	return oldValue.ProviderID, nil
+}
+
+// ClearProviderID clears the value of the "provider_id" field.
+func (m *CallMutation) ClearProviderID() {
+	m.provider = nil
+	m.clearedFields[call.FieldProviderID] = struct{}{}
+}
+
+// ProviderIDCleared returns if the "provider_id" field was cleared in this mutation.
+func (m *CallMutation) ProviderIDCleared() bool {
+	_, ok := m.clearedFields[call.FieldProviderID]
+	return ok
+}
+
+// ResetProviderID resets all changes to the "provider_id" field.
+func (m *CallMutation) ResetProviderID() {
+	m.provider = nil
+	delete(m.clearedFields, call.FieldProviderID)
+}
+
+// SetFromE164 sets the "from_e164" field.
+func (m *CallMutation) SetFromE164(s string) {
+	m.from_e164 = &s
+}
+
+// FromE164 returns the value of the "from_e164" field in the mutation.
+func (m *CallMutation) FromE164() (r string, exists bool) {
+	v := m.from_e164
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFromE164 returns the old "from_e164" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldFromE164(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFromE164 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFromE164 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFromE164: %w", err)
+	}
+	return oldValue.FromE164, nil
+}
+
+// ResetFromE164 resets all changes to the "from_e164" field.
+func (m *CallMutation) ResetFromE164() {
+	m.from_e164 = nil
+}
+
+// SetToE164 sets the "to_e164" field.
+func (m *CallMutation) SetToE164(s string) {
+	m.to_e164 = &s
+}
+
+// ToE164 returns the value of the "to_e164" field in the mutation.
+func (m *CallMutation) ToE164() (r string, exists bool) {
+	v := m.to_e164
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldToE164 returns the old "to_e164" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldToE164(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldToE164 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldToE164 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldToE164: %w", err)
+	}
+	return oldValue.ToE164, nil
+}
+
+// ResetToE164 resets all changes to the "to_e164" field.
+func (m *CallMutation) ResetToE164() {
+	m.to_e164 = nil
+}
+
+// SetAgentID sets the "agent_id" field.
+func (m *CallMutation) SetAgentID(s string) {
+	m.agent_id = &s
+}
+
+// AgentID returns the value of the "agent_id" field in the mutation.
+func (m *CallMutation) AgentID() (r string, exists bool) {
+	v := m.agent_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAgentID returns the old "agent_id" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldAgentID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAgentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAgentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAgentID: %w", err)
+	}
+	return oldValue.AgentID, nil
+}
+
+// ClearAgentID clears the value of the "agent_id" field.
+func (m *CallMutation) ClearAgentID() {
+	m.agent_id = nil
+	m.clearedFields[call.FieldAgentID] = struct{}{}
+}
+
+// AgentIDCleared returns if the "agent_id" field was cleared in this mutation.
+func (m *CallMutation) AgentIDCleared() bool {
+	_, ok := m.clearedFields[call.FieldAgentID]
+	return ok
+}
+
+// ResetAgentID resets all changes to the "agent_id" field.
+func (m *CallMutation) ResetAgentID() {
+	m.agent_id = nil
+	delete(m.clearedFields, call.FieldAgentID)
+}
+
+// SetCarrier sets the "carrier" field.
+func (m *CallMutation) SetCarrier(s string) {
+	m.carrier = &s
+}
+
+// Carrier returns the value of the "carrier" field in the mutation.
+func (m *CallMutation) Carrier() (r string, exists bool) {
+	v := m.carrier
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCarrier returns the old "carrier" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldCarrier(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCarrier is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCarrier requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCarrier: %w", err)
+	}
+	return oldValue.Carrier, nil
+}
+
+// ResetCarrier resets all changes to the "carrier" field.
+func (m *CallMutation) ResetCarrier() {
+	m.carrier = nil
+}
+
+// SetProviderCallID sets the "provider_call_id" field.
+func (m *CallMutation) SetProviderCallID(s string) {
+	m.provider_call_id = &s
+}
+
+// ProviderCallID returns the value of the "provider_call_id" field in the mutation.
+func (m *CallMutation) ProviderCallID() (r string, exists bool) {
+	v := m.provider_call_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProviderCallID returns the old "provider_call_id" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldProviderCallID(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProviderCallID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProviderCallID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProviderCallID: %w", err)
+	}
+	return oldValue.ProviderCallID, nil
+}
+
+// ClearProviderCallID clears the value of the "provider_call_id" field.
+func (m *CallMutation) ClearProviderCallID() {
+	m.provider_call_id = nil
+	m.clearedFields[call.FieldProviderCallID] = struct{}{}
+}
+
+// ProviderCallIDCleared returns if the "provider_call_id" field was cleared in this mutation.
+func (m *CallMutation) ProviderCallIDCleared() bool {
+	_, ok := m.clearedFields[call.FieldProviderCallID]
+	return ok
+}
+
+// ResetProviderCallID resets all changes to the "provider_call_id" field.
+func (m *CallMutation) ResetProviderCallID() {
+	m.provider_call_id = nil
+	delete(m.clearedFields, call.FieldProviderCallID)
+}
+
+// SetSessionID sets the "session_id" field.
+func (m *CallMutation) SetSessionID(s string) {
+	m.session_id = &s
+}
+
+// SessionID returns the value of the "session_id" field in the mutation.
+func (m *CallMutation) SessionID() (r string, exists bool) {
+	v := m.session_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSessionID returns the old "session_id" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldSessionID(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSessionID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSessionID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSessionID: %w", err)
+	}
+	return oldValue.SessionID, nil
+}
+
+// ResetSessionID resets all changes to the "session_id" field.
+func (m *CallMutation) ResetSessionID() {
+	m.session_id = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *CallMutation) SetStatus(c call.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *CallMutation) Status() (r call.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldStatus(ctx context.Context) (v call.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *CallMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetFailureReason sets the "failure_reason" field.
+func (m *CallMutation) SetFailureReason(s string) {
+	m.failure_reason = &s
+}
+
+// FailureReason returns the value of the "failure_reason" field in the mutation.
+func (m *CallMutation) FailureReason() (r string, exists bool) {
+	v := m.failure_reason
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailureReason returns the old "failure_reason" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldFailureReason(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailureReason is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailureReason requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailureReason: %w", err)
+	}
+	return oldValue.FailureReason, nil
+}
+
+// ClearFailureReason clears the value of the "failure_reason" field.
+func (m *CallMutation) ClearFailureReason() {
+	m.failure_reason = nil
+	m.clearedFields[call.FieldFailureReason] = struct{}{}
+}
+
+// FailureReasonCleared returns if the "failure_reason" field was cleared in this mutation.
+func (m *CallMutation) FailureReasonCleared() bool {
+	_, ok := m.clearedFields[call.FieldFailureReason]
+	return ok
+}
+
+// ResetFailureReason resets all changes to the "failure_reason" field.
+func (m *CallMutation) ResetFailureReason() {
+	m.failure_reason = nil
+	delete(m.clearedFields, call.FieldFailureReason)
+}
+
+// SetAnsweredAt sets the "answered_at" field.
+func (m *CallMutation) SetAnsweredAt(t time.Time) {
+	m.answered_at = &t
+}
+
+// AnsweredAt returns the value of the "answered_at" field in the mutation.
+func (m *CallMutation) AnsweredAt() (r time.Time, exists bool) {
+	v := m.answered_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAnsweredAt returns the old "answered_at" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldAnsweredAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAnsweredAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAnsweredAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAnsweredAt: %w", err)
+	}
+	return oldValue.AnsweredAt, nil
+}
+
+// ClearAnsweredAt clears the value of the "answered_at" field.
+func (m *CallMutation) ClearAnsweredAt() {
+	m.answered_at = nil
+	m.clearedFields[call.FieldAnsweredAt] = struct{}{}
+}
+
+// AnsweredAtCleared returns if the "answered_at" field was cleared in this mutation.
+func (m *CallMutation) AnsweredAtCleared() bool {
+	_, ok := m.clearedFields[call.FieldAnsweredAt]
+	return ok
+}
+
+// ResetAnsweredAt resets all changes to the "answered_at" field.
+func (m *CallMutation) ResetAnsweredAt() {
+	m.answered_at = nil
+	delete(m.clearedFields, call.FieldAnsweredAt)
+}
+
+// SetEndedAt sets the "ended_at" field.
+func (m *CallMutation) SetEndedAt(t time.Time) {
+	m.ended_at = &t
+}
+
+// EndedAt returns the value of the "ended_at" field in the mutation.
+func (m *CallMutation) EndedAt() (r time.Time, exists bool) {
+	v := m.ended_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndedAt returns the old "ended_at" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldEndedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndedAt: %w", err)
+	}
+	return oldValue.EndedAt, nil
+}
+
+// ClearEndedAt clears the value of the "ended_at" field.
+func (m *CallMutation) ClearEndedAt() {
+	m.ended_at = nil
+	m.clearedFields[call.FieldEndedAt] = struct{}{}
+}
+
+// EndedAtCleared returns if the "ended_at" field was cleared in this mutation.
+func (m *CallMutation) EndedAtCleared() bool {
+	_, ok := m.clearedFields[call.FieldEndedAt]
+	return ok
+}
+
+// ResetEndedAt resets all changes to the "ended_at" field.
+func (m *CallMutation) ResetEndedAt() {
+	m.ended_at = nil
+	delete(m.clearedFields, call.FieldEndedAt)
+}
+
+// SetDurationSeconds sets the "duration_seconds" field.
+func (m *CallMutation) SetDurationSeconds(i int) {
+	m.duration_seconds = &i
+	m.addduration_seconds = nil
+}
+
+// DurationSeconds returns the value of the "duration_seconds" field in the mutation.
+func (m *CallMutation) DurationSeconds() (r int, exists bool) {
+	v := m.duration_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDurationSeconds returns the old "duration_seconds" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldDurationSeconds(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDurationSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDurationSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDurationSeconds: %w", err)
+	}
+	return oldValue.DurationSeconds, nil
+}
+
+// AddDurationSeconds adds i to the "duration_seconds" field.
+func (m *CallMutation) AddDurationSeconds(i int) {
+	if m.addduration_seconds != nil {
+		*m.addduration_seconds += i
+	} else {
+		m.addduration_seconds = &i
+	}
+}
+
+// AddedDurationSeconds returns the value that was added to the "duration_seconds" field in this mutation.
+func (m *CallMutation) AddedDurationSeconds() (r int, exists bool) {
+	v := m.addduration_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDurationSeconds resets all changes to the "duration_seconds" field.
+func (m *CallMutation) ResetDurationSeconds() {
+	m.duration_seconds = nil
+	m.addduration_seconds = nil
+}
+
+// SetIdempotencyKey sets the "idempotency_key" field.
+func (m *CallMutation) SetIdempotencyKey(s string) {
+	m.idempotency_key = &s
+}
+
+// IdempotencyKey returns the value of the "idempotency_key" field in the mutation.
+func (m *CallMutation) IdempotencyKey() (r string, exists bool) {
+	v := m.idempotency_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIdempotencyKey returns the old "idempotency_key" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldIdempotencyKey(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIdempotencyKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIdempotencyKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIdempotencyKey: %w", err)
+	}
+	return oldValue.IdempotencyKey, nil
+}
+
+// ClearIdempotencyKey clears the value of the "idempotency_key" field.
+func (m *CallMutation) ClearIdempotencyKey() {
+	m.idempotency_key = nil
+	m.clearedFields[call.FieldIdempotencyKey] = struct{}{}
+}
+
+// IdempotencyKeyCleared returns if the "idempotency_key" field was cleared in this mutation.
+func (m *CallMutation) IdempotencyKeyCleared() bool {
+	_, ok := m.clearedFields[call.FieldIdempotencyKey]
+	return ok
+}
+
+// ResetIdempotencyKey resets all changes to the "idempotency_key" field.
+func (m *CallMutation) ResetIdempotencyKey() {
+	m.idempotency_key = nil
+	delete(m.clearedFields, call.FieldIdempotencyKey)
+}
+
+// SetDispatch sets the "dispatch" field.
+func (m *CallMutation) SetDispatch(c call.Dispatch) {
+	m.dispatch = &c
+}
+
+// Dispatch returns the value of the "dispatch" field in the mutation.
+func (m *CallMutation) Dispatch() (r call.Dispatch, exists bool) {
+	v := m.dispatch
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDispatch returns the old "dispatch" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldDispatch(ctx context.Context) (v call.Dispatch, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDispatch is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDispatch requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDispatch: %w", err)
+	}
+	return oldValue.Dispatch, nil
+}
+
+// ResetDispatch resets all changes to the "dispatch" field.
+func (m *CallMutation) ResetDispatch() {
+	m.dispatch = nil
+}
+
+// SetCapsSettled sets the "caps_settled" field.
+func (m *CallMutation) SetCapsSettled(b bool) {
+	m.caps_settled = &b
+}
+
+// CapsSettled returns the value of the "caps_settled" field in the mutation.
+func (m *CallMutation) CapsSettled() (r bool, exists bool) {
+	v := m.caps_settled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCapsSettled returns the old "caps_settled" field's value of the Call entity.
+// If the Call object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CallMutation) OldCapsSettled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCapsSettled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCapsSettled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCapsSettled: %w", err)
+	}
+	return oldValue.CapsSettled, nil
+}
+
+// ResetCapsSettled resets all changes to the "caps_settled" field.
+func (m *CallMutation) ResetCapsSettled() {
+	m.caps_settled = nil
+}
+
+// ClearFromNumber clears the "from_number" edge to the PhoneNumber entity.
+func (m *CallMutation) ClearFromNumber() {
+	m.clearedfrom_number = true
+	m.clearedFields[call.FieldFromNumberID] = struct{}{}
+}
+
+// FromNumberCleared reports if the "from_number" edge to the PhoneNumber entity was cleared.
+func (m *CallMutation) FromNumberCleared() bool {
+	return m.FromNumberIDCleared() || m.clearedfrom_number
+}
+
+// FromNumberIDs returns the "from_number" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// FromNumberID instead. It exists only for internal usage by the builders.
+func (m *CallMutation) FromNumberIDs() (ids []string) {
+	if id := m.from_number; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetFromNumber resets all changes to the "from_number" edge.
+func (m *CallMutation) ResetFromNumber() {
+	m.from_number = nil
+	m.clearedfrom_number = false
+}
+
+// ClearProvider clears the "provider" edge to the Provider entity.
+func (m *CallMutation) ClearProvider() {
+	m.clearedprovider = true
+	m.clearedFields[call.FieldProviderID] = struct{}{}
+}
+
+// ProviderCleared reports if the "provider" edge to the Provider entity was cleared.
+func (m *CallMutation) ProviderCleared() bool {
+	return m.ProviderIDCleared() || m.clearedprovider
+}
+
+// ProviderIDs returns the "provider" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ProviderID instead. It exists only for internal usage by the builders.
+func (m *CallMutation) ProviderIDs() (ids []string) {
+	if id := m.provider; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetProvider resets all changes to the "provider" edge.
+func (m *CallMutation) ResetProvider() {
+	m.provider = nil
+	m.clearedprovider = false
+}
+
+// Where appends a list predicates to the CallMutation builder.
+func (m *CallMutation) Where(ps ...predicate.Call) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CallMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CallMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Call, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CallMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CallMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Call).
+func (m *CallMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CallMutation) Fields() []string {
+	fields := make([]string, 0, 19)
+	if m.account_id != nil {
+		fields = append(fields, call.FieldAccountID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, call.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, call.FieldUpdatedAt)
+	}
+	if m.from_number != nil {
+		fields = append(fields, call.FieldFromNumberID)
+	}
+	if m.provider != nil {
+		fields = append(fields, call.FieldProviderID)
+	}
+	if m.from_e164 != nil {
+		fields = append(fields, call.FieldFromE164)
+	}
+	if m.to_e164 != nil {
+		fields = append(fields, call.FieldToE164)
+	}
+	if m.agent_id != nil {
+		fields = append(fields, call.FieldAgentID)
+	}
+	if m.carrier != nil {
+		fields = append(fields, call.FieldCarrier)
+	}
+	if m.provider_call_id != nil {
+		fields = append(fields, call.FieldProviderCallID)
+	}
+	if m.session_id != nil {
+		fields = append(fields, call.FieldSessionID)
+	}
+	if m.status != nil {
+		fields = append(fields, call.FieldStatus)
+	}
+	if m.failure_reason != nil {
+		fields = append(fields, call.FieldFailureReason)
+	}
+	if m.answered_at != nil {
+		fields = append(fields, call.FieldAnsweredAt)
+	}
+	if m.ended_at != nil {
+		fields = append(fields, call.FieldEndedAt)
+	}
+	if m.duration_seconds != nil {
+		fields = append(fields, call.FieldDurationSeconds)
+	}
+	if m.idempotency_key != nil {
+		fields = append(fields, call.FieldIdempotencyKey)
+	}
+	if m.dispatch != nil {
+		fields = append(fields, call.FieldDispatch)
+	}
+	if m.caps_settled != nil {
+		fields = append(fields, call.FieldCapsSettled)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CallMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case call.FieldAccountID:
+		return m.AccountID()
+	case call.FieldCreatedAt:
+		return m.CreatedAt()
+	case call.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case call.FieldFromNumberID:
+		return m.FromNumberID()
+	case call.FieldProviderID:
+		return m.ProviderID()
+	case call.FieldFromE164:
+		return m.FromE164()
+	case call.FieldToE164:
+		return m.ToE164()
+	case call.FieldAgentID:
+		return m.AgentID()
+	case call.FieldCarrier:
+		return m.Carrier()
+	case call.FieldProviderCallID:
+		return m.ProviderCallID()
+	case call.FieldSessionID:
+		return m.SessionID()
+	case call.FieldStatus:
+		return m.Status()
+	case call.FieldFailureReason:
+		return m.FailureReason()
+	case call.FieldAnsweredAt:
+		return m.AnsweredAt()
+	case call.FieldEndedAt:
+		return m.EndedAt()
+	case call.FieldDurationSeconds:
+		return m.DurationSeconds()
+	case call.FieldIdempotencyKey:
+		return m.IdempotencyKey()
+	case call.FieldDispatch:
+		return m.Dispatch()
+	case call.FieldCapsSettled:
+		return m.CapsSettled()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CallMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case call.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case call.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case call.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case call.FieldFromNumberID:
+		return m.OldFromNumberID(ctx)
+	case call.FieldProviderID:
+		return m.OldProviderID(ctx)
+	case call.FieldFromE164:
+		return m.OldFromE164(ctx)
+	case call.FieldToE164:
+		return m.OldToE164(ctx)
+	case call.FieldAgentID:
+		return m.OldAgentID(ctx)
+	case call.FieldCarrier:
+		return m.OldCarrier(ctx)
+	case call.FieldProviderCallID:
+		return m.OldProviderCallID(ctx)
+	case call.FieldSessionID:
+		return m.OldSessionID(ctx)
+	case call.FieldStatus:
+		return m.OldStatus(ctx)
+	case call.FieldFailureReason:
+		return m.OldFailureReason(ctx)
+	case call.FieldAnsweredAt:
+		return m.OldAnsweredAt(ctx)
+	case call.FieldEndedAt:
+		return m.OldEndedAt(ctx)
+	case call.FieldDurationSeconds:
+		return m.OldDurationSeconds(ctx)
+	case call.FieldIdempotencyKey:
+		return m.OldIdempotencyKey(ctx)
+	case call.FieldDispatch:
+		return m.OldDispatch(ctx)
+	case call.FieldCapsSettled:
+		return m.OldCapsSettled(ctx)
+	}
+	return nil, fmt.Errorf("unknown Call field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CallMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case call.FieldAccountID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case call.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case call.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case call.FieldFromNumberID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFromNumberID(v)
+		return nil
+	case call.FieldProviderID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProviderID(v)
+		return nil
+	case call.FieldFromE164:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFromE164(v)
+		return nil
+	case call.FieldToE164:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetToE164(v)
+		return nil
+	case call.FieldAgentID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAgentID(v)
+		return nil
+	case call.FieldCarrier:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCarrier(v)
+		return nil
+	case call.FieldProviderCallID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProviderCallID(v)
+		return nil
+	case call.FieldSessionID:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSessionID(v)
+		return nil
+	case call.FieldStatus:
+		v, ok := value.(call.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case call.FieldFailureReason:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailureReason(v)
+		return nil
+	case call.FieldAnsweredAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAnsweredAt(v)
+		return nil
+	case call.FieldEndedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndedAt(v)
+		return nil
+	case call.FieldDurationSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDurationSeconds(v)
+		return nil
+	case call.FieldIdempotencyKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIdempotencyKey(v)
+		return nil
+	case call.FieldDispatch:
+		v, ok := value.(call.Dispatch)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDispatch(v)
+		return nil
+	case call.FieldCapsSettled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCapsSettled(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Call field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CallMutation) AddedFields() []string {
+	var fields []string
+	if m.addduration_seconds != nil {
+		fields = append(fields, call.FieldDurationSeconds)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CallMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case call.FieldDurationSeconds:
+		return m.AddedDurationSeconds()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CallMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case call.FieldDurationSeconds:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDurationSeconds(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Call numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CallMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(call.FieldFromNumberID) {
+		fields = append(fields, call.FieldFromNumberID)
+	}
+	if m.FieldCleared(call.FieldProviderID) {
+		fields = append(fields, call.FieldProviderID)
+	}
+	if m.FieldCleared(call.FieldAgentID) {
+		fields = append(fields, call.FieldAgentID)
+	}
+	if m.FieldCleared(call.FieldProviderCallID) {
+		fields = append(fields, call.FieldProviderCallID)
+	}
+	if m.FieldCleared(call.FieldFailureReason) {
+		fields = append(fields, call.FieldFailureReason)
+	}
+	if m.FieldCleared(call.FieldAnsweredAt) {
+		fields = append(fields, call.FieldAnsweredAt)
+	}
+	if m.FieldCleared(call.FieldEndedAt) {
+		fields = append(fields, call.FieldEndedAt)
+	}
+	if m.FieldCleared(call.FieldIdempotencyKey) {
+		fields = append(fields, call.FieldIdempotencyKey)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CallMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CallMutation) ClearField(name string) error {
+	switch name {
+	case call.FieldFromNumberID:
+		m.ClearFromNumberID()
+		return nil
+	case call.FieldProviderID:
+		m.ClearProviderID()
+		return nil
+	case call.FieldAgentID:
+		m.ClearAgentID()
+		return nil
+	case call.FieldProviderCallID:
+		m.ClearProviderCallID()
+		return nil
+	case call.FieldFailureReason:
+		m.ClearFailureReason()
+		return nil
+	case call.FieldAnsweredAt:
+		m.ClearAnsweredAt()
+		return nil
+	case call.FieldEndedAt:
+		m.ClearEndedAt()
+		return nil
+	case call.FieldIdempotencyKey:
+		m.ClearIdempotencyKey()
+		return nil
+	}
+	return fmt.Errorf("unknown Call nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CallMutation) ResetField(name string) error {
+	switch name {
+	case call.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case call.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case call.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case call.FieldFromNumberID:
+		m.ResetFromNumberID()
+		return nil
+	case call.FieldProviderID:
+		m.ResetProviderID()
+		return nil
+	case call.FieldFromE164:
+		m.ResetFromE164()
+		return nil
+	case call.FieldToE164:
+		m.ResetToE164()
+		return nil
+	case call.FieldAgentID:
+		m.ResetAgentID()
+		return nil
+	case call.FieldCarrier:
+		m.ResetCarrier()
+		return nil
+	case call.FieldProviderCallID:
+		m.ResetProviderCallID()
+		return nil
+	case call.FieldSessionID:
+		m.ResetSessionID()
+		return nil
+	case call.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case call.FieldFailureReason:
+		m.ResetFailureReason()
+		return nil
+	case call.FieldAnsweredAt:
+		m.ResetAnsweredAt()
+		return nil
+	case call.FieldEndedAt:
+		m.ResetEndedAt()
+		return nil
+	case call.FieldDurationSeconds:
+		m.ResetDurationSeconds()
+		return nil
+	case call.FieldIdempotencyKey:
+		m.ResetIdempotencyKey()
+		return nil
+	case call.FieldDispatch:
+		m.ResetDispatch()
+		return nil
+	case call.FieldCapsSettled:
+		m.ResetCapsSettled()
+		return nil
+	}
+	return fmt.Errorf("unknown Call field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CallMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.from_number != nil {
+		edges = append(edges, call.EdgeFromNumber)
+	}
+	if m.provider != nil {
+		edges = append(edges, call.EdgeProvider)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CallMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case call.EdgeFromNumber:
+		if id := m.from_number; id != nil {
+			return []ent.Value{*id}
+		}
+	case call.EdgeProvider:
+		if id := m.provider; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CallMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CallMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CallMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedfrom_number {
+		edges = append(edges, call.EdgeFromNumber)
+	}
+	if m.clearedprovider {
+		edges = append(edges, call.EdgeProvider)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CallMutation) EdgeCleared(name string) bool {
+	switch name {
+	case call.EdgeFromNumber:
+		return m.clearedfrom_number
+	case call.EdgeProvider:
+		return m.clearedprovider
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CallMutation) ClearEdge(name string) error {
+	switch name {
+	case call.EdgeFromNumber:
+		m.ClearFromNumber()
+		return nil
+	case call.EdgeProvider:
+		m.ClearProvider()
+		return nil
+	}
+	return fmt.Errorf("unknown Call unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CallMutation) ResetEdge(name string) error {
+	switch name {
+	case call.EdgeFromNumber:
+		m.ResetFromNumber()
+		return nil
+	case call.EdgeProvider:
+		m.ResetProvider()
+		return nil
+	}
+	return fmt.Errorf("unknown Call edge %s", name)
+}
 
 // CallLimitsMutation represents an operation that mutates the CallLimits nodes in the graph.
 type CallLimitsMutation struct {
@@ -921,6 +2518,9 @@ type PhoneNumberMutation struct {
 	clearedFields    map[string]struct{}
 	provider         *string
 	clearedprovider  bool
+	calls            map[string]struct{}
+	removedcalls     map[string]struct{}
+	clearedcalls     bool
 	done             bool
 	oldValue         func(context.Context) (*PhoneNumber, error)
 	predicates       []predicate.PhoneNumber
@@ -1358,6 +2958,60 @@ func (m *PhoneNumberMutation) ResetProvider() {
 	m.clearedprovider = false
 }
 
+// AddCallIDs adds the "calls" edge to the Call entity by ids.
+func (m *PhoneNumberMutation) AddCallIDs(ids ...string) {
+	if m.calls == nil {
+		m.calls = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.calls[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCalls clears the "calls" edge to the Call entity.
+func (m *PhoneNumberMutation) ClearCalls() {
+	m.clearedcalls = true
+}
+
+// CallsCleared reports if the "calls" edge to the Call entity was cleared.
+func (m *PhoneNumberMutation) CallsCleared() bool {
+	return m.clearedcalls
+}
+
+// RemoveCallIDs removes the "calls" edge to the Call entity by IDs.
+func (m *PhoneNumberMutation) RemoveCallIDs(ids ...string) {
+	if m.removedcalls == nil {
+		m.removedcalls = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.calls, ids[i])
+		m.removedcalls[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCalls returns the removed IDs of the "calls" edge to the Call entity.
+func (m *PhoneNumberMutation) RemovedCallsIDs() (ids []string) {
+	for id := range m.removedcalls {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CallsIDs returns the "calls" edge IDs in the mutation.
+func (m *PhoneNumberMutation) CallsIDs() (ids []string) {
+	for id := range m.calls {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCalls resets all changes to the "calls" edge.
+func (m *PhoneNumberMutation) ResetCalls() {
+	m.calls = nil
+	m.clearedcalls = false
+	m.removedcalls = nil
+}
+
 // Where appends a list predicates to the PhoneNumberMutation builder.
 func (m *PhoneNumberMutation) Where(ps ...predicate.PhoneNumber) {
 	m.predicates = append(m.predicates, ps...)
@@ -1619,9 +3273,12 @@ func (m *PhoneNumberMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *PhoneNumberMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.provider != nil {
 		edges = append(edges, phonenumber.EdgeProvider)
+	}
+	if m.calls != nil {
+		edges = append(edges, phonenumber.EdgeCalls)
 	}
 	return edges
 }
@@ -1634,27 +3291,47 @@ func (m *PhoneNumberMutation) AddedIDs(name string) []ent.Value {
 		if id := m.provider; id != nil {
 			return []ent.Value{*id}
 		}
+	case phonenumber.EdgeCalls:
+		ids := make([]ent.Value, 0, len(m.calls))
+		for id := range m.calls {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *PhoneNumberMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
+	if m.removedcalls != nil {
+		edges = append(edges, phonenumber.EdgeCalls)
+	}
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
 func (m *PhoneNumberMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case phonenumber.EdgeCalls:
+		ids := make([]ent.Value, 0, len(m.removedcalls))
+		for id := range m.removedcalls {
+			ids = append(ids, id)
+		}
+		return ids
+	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *PhoneNumberMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.clearedprovider {
 		edges = append(edges, phonenumber.EdgeProvider)
+	}
+	if m.clearedcalls {
+		edges = append(edges, phonenumber.EdgeCalls)
 	}
 	return edges
 }
@@ -1665,6 +3342,8 @@ func (m *PhoneNumberMutation) EdgeCleared(name string) bool {
 	switch name {
 	case phonenumber.EdgeProvider:
 		return m.clearedprovider
+	case phonenumber.EdgeCalls:
+		return m.clearedcalls
 	}
 	return false
 }
@@ -1687,6 +3366,9 @@ func (m *PhoneNumberMutation) ResetEdge(name string) error {
 	case phonenumber.EdgeProvider:
 		m.ResetProvider()
 		return nil
+	case phonenumber.EdgeCalls:
+		m.ResetCalls()
+		return nil
 	}
 	return fmt.Errorf("unknown PhoneNumber edge %s", name)
 }
@@ -1705,11 +3387,15 @@ type ProviderMutation struct {
 	hint               *string
 	sealed_credentials *[]byte
 	wrapped_key        *[]byte
+	verified_at        *time.Time
 	key_id             *string
 	clearedFields      map[string]struct{}
 	numbers            map[string]struct{}
 	removednumbers     map[string]struct{}
 	clearednumbers     bool
+	calls              map[string]struct{}
+	removedcalls       map[string]struct{}
+	clearedcalls       bool
 	done               bool
 	oldValue           func(context.Context) (*Provider, error)
 	predicates         []predicate.Provider
@@ -2107,6 +3793,55 @@ func (m *ProviderMutation) ResetWrappedKey() {
 	m.wrapped_key = nil
 }
 
+// SetVerifiedAt sets the "verified_at" field.
+func (m *ProviderMutation) SetVerifiedAt(t time.Time) {
+	m.verified_at = &t
+}
+
+// VerifiedAt returns the value of the "verified_at" field in the mutation.
+func (m *ProviderMutation) VerifiedAt() (r time.Time, exists bool) {
+	v := m.verified_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldVerifiedAt returns the old "verified_at" field's value of the Provider entity.
+// If the Provider object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ProviderMutation) OldVerifiedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldVerifiedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldVerifiedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldVerifiedAt: %w", err)
+	}
+	return oldValue.VerifiedAt, nil
+}
+
+// ClearVerifiedAt clears the value of the "verified_at" field.
+func (m *ProviderMutation) ClearVerifiedAt() {
+	m.verified_at = nil
+	m.clearedFields[provider.FieldVerifiedAt] = struct{}{}
+}
+
+// VerifiedAtCleared returns if the "verified_at" field was cleared in this mutation.
+func (m *ProviderMutation) VerifiedAtCleared() bool {
+	_, ok := m.clearedFields[provider.FieldVerifiedAt]
+	return ok
+}
+
+// ResetVerifiedAt resets all changes to the "verified_at" field.
+func (m *ProviderMutation) ResetVerifiedAt() {
+	m.verified_at = nil
+	delete(m.clearedFields, provider.FieldVerifiedAt)
+}
+
 // SetKeyID sets the "key_id" field.
 func (m *ProviderMutation) SetKeyID(s string) {
 	m.key_id = &s
@@ -2197,6 +3932,60 @@ func (m *ProviderMutation) ResetNumbers() {
 	m.removednumbers = nil
 }
 
+// AddCallIDs adds the "calls" edge to the Call entity by ids.
+func (m *ProviderMutation) AddCallIDs(ids ...string) {
+	if m.calls == nil {
+		m.calls = make(map[string]struct{})
+	}
+	for i := range ids {
+		m.calls[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCalls clears the "calls" edge to the Call entity.
+func (m *ProviderMutation) ClearCalls() {
+	m.clearedcalls = true
+}
+
+// CallsCleared reports if the "calls" edge to the Call entity was cleared.
+func (m *ProviderMutation) CallsCleared() bool {
+	return m.clearedcalls
+}
+
+// RemoveCallIDs removes the "calls" edge to the Call entity by IDs.
+func (m *ProviderMutation) RemoveCallIDs(ids ...string) {
+	if m.removedcalls == nil {
+		m.removedcalls = make(map[string]struct{})
+	}
+	for i := range ids {
+		delete(m.calls, ids[i])
+		m.removedcalls[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCalls returns the removed IDs of the "calls" edge to the Call entity.
+func (m *ProviderMutation) RemovedCallsIDs() (ids []string) {
+	for id := range m.removedcalls {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CallsIDs returns the "calls" edge IDs in the mutation.
+func (m *ProviderMutation) CallsIDs() (ids []string) {
+	for id := range m.calls {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCalls resets all changes to the "calls" edge.
+func (m *ProviderMutation) ResetCalls() {
+	m.calls = nil
+	m.clearedcalls = false
+	m.removedcalls = nil
+}
+
 // Where appends a list predicates to the ProviderMutation builder.
 func (m *ProviderMutation) Where(ps ...predicate.Provider) {
 	m.predicates = append(m.predicates, ps...)
@@ -2231,7 +4020,7 @@ func (m *ProviderMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ProviderMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 10)
 	if m.account_id != nil {
 		fields = append(fields, provider.FieldAccountID)
 	}
@@ -2255,6 +4044,9 @@ func (m *ProviderMutation) Fields() []string {
 	}
 	if m.wrapped_key != nil {
 		fields = append(fields, provider.FieldWrappedKey)
+	}
+	if m.verified_at != nil {
+		fields = append(fields, provider.FieldVerifiedAt)
 	}
 	if m.key_id != nil {
 		fields = append(fields, provider.FieldKeyID)
@@ -2283,6 +4075,8 @@ func (m *ProviderMutation) Field(name string) (ent.Value, bool) {
 		return m.SealedCredentials()
 	case provider.FieldWrappedKey:
 		return m.WrappedKey()
+	case provider.FieldVerifiedAt:
+		return m.VerifiedAt()
 	case provider.FieldKeyID:
 		return m.KeyID()
 	}
@@ -2310,6 +4104,8 @@ func (m *ProviderMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldSealedCredentials(ctx)
 	case provider.FieldWrappedKey:
 		return m.OldWrappedKey(ctx)
+	case provider.FieldVerifiedAt:
+		return m.OldVerifiedAt(ctx)
 	case provider.FieldKeyID:
 		return m.OldKeyID(ctx)
 	}
@@ -2377,6 +4173,13 @@ func (m *ProviderMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetWrappedKey(v)
 		return nil
+	case provider.FieldVerifiedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetVerifiedAt(v)
+		return nil
 	case provider.FieldKeyID:
 		v, ok := value.(string)
 		if !ok {
@@ -2413,7 +4216,11 @@ func (m *ProviderMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *ProviderMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(provider.FieldVerifiedAt) {
+		fields = append(fields, provider.FieldVerifiedAt)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -2426,6 +4233,11 @@ func (m *ProviderMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *ProviderMutation) ClearField(name string) error {
+	switch name {
+	case provider.FieldVerifiedAt:
+		m.ClearVerifiedAt()
+		return nil
+	}
 	return fmt.Errorf("unknown Provider nullable field %s", name)
 }
 
@@ -2457,6 +4269,9 @@ func (m *ProviderMutation) ResetField(name string) error {
 	case provider.FieldWrappedKey:
 		m.ResetWrappedKey()
 		return nil
+	case provider.FieldVerifiedAt:
+		m.ResetVerifiedAt()
+		return nil
 	case provider.FieldKeyID:
 		m.ResetKeyID()
 		return nil
@@ -2466,9 +4281,12 @@ func (m *ProviderMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ProviderMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.numbers != nil {
 		edges = append(edges, provider.EdgeNumbers)
+	}
+	if m.calls != nil {
+		edges = append(edges, provider.EdgeCalls)
 	}
 	return edges
 }
@@ -2483,15 +4301,24 @@ func (m *ProviderMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case provider.EdgeCalls:
+		ids := make([]ent.Value, 0, len(m.calls))
+		for id := range m.calls {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ProviderMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.removednumbers != nil {
 		edges = append(edges, provider.EdgeNumbers)
+	}
+	if m.removedcalls != nil {
+		edges = append(edges, provider.EdgeCalls)
 	}
 	return edges
 }
@@ -2506,15 +4333,24 @@ func (m *ProviderMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case provider.EdgeCalls:
+		ids := make([]ent.Value, 0, len(m.removedcalls))
+		for id := range m.removedcalls {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ProviderMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.clearednumbers {
 		edges = append(edges, provider.EdgeNumbers)
+	}
+	if m.clearedcalls {
+		edges = append(edges, provider.EdgeCalls)
 	}
 	return edges
 }
@@ -2525,6 +4361,8 @@ func (m *ProviderMutation) EdgeCleared(name string) bool {
 	switch name {
 	case provider.EdgeNumbers:
 		return m.clearednumbers
+	case provider.EdgeCalls:
+		return m.clearedcalls
 	}
 	return false
 }
@@ -2543,6 +4381,9 @@ func (m *ProviderMutation) ResetEdge(name string) error {
 	switch name {
 	case provider.EdgeNumbers:
 		m.ResetNumbers()
+		return nil
+	case provider.EdgeCalls:
+		m.ResetCalls()
 		return nil
 	}
 	return fmt.Errorf("unknown Provider edge %s", name)

@@ -44,11 +44,15 @@ type PhoneNumber struct {
 type PhoneNumberEdges struct {
 	// Provider holds the value of the provider edge.
 	Provider *Provider `json:"provider,omitempty"`
+	// Calls holds the value of the calls edge.
+	Calls []*Call `json:"calls,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [2]bool
 	// totalCount holds the count of the edges above.
-	totalCount [1]map[string]int
+	totalCount [2]map[string]int
+
+	namedCalls map[string][]*Call
 }
 
 // ProviderOrErr returns the Provider value or an error if the edge
@@ -60,6 +64,15 @@ func (e PhoneNumberEdges) ProviderOrErr() (*Provider, error) {
 		return nil, &NotFoundError{label: provider.Label}
 	}
 	return nil, &NotLoadedError{edge: "provider"}
+}
+
+// CallsOrErr returns the Calls value or an error if the edge
+// was not loaded in eager-loading.
+func (e PhoneNumberEdges) CallsOrErr() ([]*Call, error) {
+	if e.loadedTypes[1] {
+		return e.Calls, nil
+	}
+	return nil, &NotLoadedError{edge: "calls"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -161,6 +174,11 @@ func (_m *PhoneNumber) QueryProvider() *ProviderQuery {
 	return NewPhoneNumberClient(_m.config).QueryProvider(_m)
 }
 
+// QueryCalls queries the "calls" edge of the PhoneNumber entity.
+func (_m *PhoneNumber) QueryCalls() *CallQuery {
+	return NewPhoneNumberClient(_m.config).QueryCalls(_m)
+}
+
 // Update returns a builder for updating this PhoneNumber.
 // Note that you need to call PhoneNumber.Unwrap() before calling this method if this PhoneNumber
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -211,6 +229,30 @@ func (_m *PhoneNumber) String() string {
 	builder.WriteString(fmt.Sprintf("%v", _m.OutboundEnabled))
 	builder.WriteByte(')')
 	return builder.String()
+}
+
+// NamedCalls returns the Calls named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *PhoneNumber) NamedCalls(name string) ([]*Call, error) {
+	if _m.Edges.namedCalls == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCalls[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *PhoneNumber) appendNamedCalls(name string, edges ...*Call) {
+	if _m.Edges.namedCalls == nil {
+		_m.Edges.namedCalls = make(map[string][]*Call)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCalls[name] = []*Call{}
+	} else {
+		_m.Edges.namedCalls[name] = append(_m.Edges.namedCalls[name], edges...)
+	}
 }
 
 // PhoneNumbers is a parsable slice of PhoneNumber.

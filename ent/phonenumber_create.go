@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/switchboard-dev/switchboard/ent/call"
 	"github.com/switchboard-dev/switchboard/ent/phonenumber"
 	"github.com/switchboard-dev/switchboard/ent/provider"
 )
@@ -126,6 +127,21 @@ func (_c *PhoneNumberCreate) SetNillableID(v *string) *PhoneNumberCreate {
 // SetProvider sets the "provider" edge to the Provider entity.
 func (_c *PhoneNumberCreate) SetProvider(v *Provider) *PhoneNumberCreate {
 	return _c.SetProviderID(v.ID)
+}
+
+// AddCallIDs adds the "calls" edge to the Call entity by IDs.
+func (_c *PhoneNumberCreate) AddCallIDs(ids ...string) *PhoneNumberCreate {
+	_c.mutation.AddCallIDs(ids...)
+	return _c
+}
+
+// AddCalls adds the "calls" edges to the Call entity.
+func (_c *PhoneNumberCreate) AddCalls(v ...*Call) *PhoneNumberCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCallIDs(ids...)
 }
 
 // Mutation returns the PhoneNumberMutation object of the builder.
@@ -326,6 +342,22 @@ func (_c *PhoneNumberCreate) createSpec() (*PhoneNumber, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.ProviderID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CallsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   phonenumber.CallsTable,
+			Columns: []string{phonenumber.CallsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(call.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

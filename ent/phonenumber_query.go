@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"math"
@@ -13,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/switchboard-dev/switchboard/ent/call"
 	"github.com/switchboard-dev/switchboard/ent/phonenumber"
 	"github.com/switchboard-dev/switchboard/ent/predicate"
 	"github.com/switchboard-dev/switchboard/ent/provider"
@@ -21,13 +23,15 @@ import (
 // PhoneNumberQuery is the builder for querying PhoneNumber entities.
 type PhoneNumberQuery struct {
 	config
-	ctx          *QueryContext
-	order        []phonenumber.OrderOption
-	inters       []Interceptor
-	predicates   []predicate.PhoneNumber
-	withProvider *ProviderQuery
-	loadTotal    []func(context.Context, []*PhoneNumber) error
-	modifiers    []func(*sql.Selector)
+	ctx            *QueryContext
+	order          []phonenumber.OrderOption
+	inters         []Interceptor
+	predicates     []predicate.PhoneNumber
+	withProvider   *ProviderQuery
+	withCalls      *CallQuery
+	loadTotal      []func(context.Context, []*PhoneNumber) error
+	modifiers      []func(*sql.Selector)
+	withNamedCalls map[string]*CallQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -79,6 +83,28 @@ func (_q *PhoneNumberQuery) QueryProvider() *ProviderQuery {
 			sqlgraph.From(phonenumber.Table, phonenumber.FieldID, selector),
 			sqlgraph.To(provider.Table, provider.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, phonenumber.ProviderTable, phonenumber.ProviderColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCalls chains the current query on the "calls" edge.
+func (_q *PhoneNumberQuery) QueryCalls() *CallQuery {
+	query := (&CallClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(phonenumber.Table, phonenumber.FieldID, selector),
+			sqlgraph.To(call.Table, call.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, phonenumber.CallsTable, phonenumber.CallsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -279,6 +305,7 @@ func (_q *PhoneNumberQuery) Clone() *PhoneNumberQuery {
 		inters:       append([]Interceptor{}, _q.inters...),
 		predicates:   append([]predicate.PhoneNumber{}, _q.predicates...),
 		withProvider: _q.withProvider.Clone(),
+		withCalls:    _q.withCalls.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -293,6 +320,17 @@ func (_q *PhoneNumberQuery) WithProvider(opts ...func(*ProviderQuery)) *PhoneNum
 		opt(query)
 	}
 	_q.withProvider = query
+	return _q
+}
+
+// WithCalls tells the query-builder to eager-load the nodes that are connected to
+// the "calls" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *PhoneNumberQuery) WithCalls(opts ...func(*CallQuery)) *PhoneNumberQuery {
+	query := (&CallClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCalls = query
 	return _q
 }
 
@@ -380,8 +418,9 @@ func (_q *PhoneNumberQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	var (
 		nodes       = []*PhoneNumber{}
 		_spec       = _q.querySpec()
-		loadedTypes = [1]bool{
+		loadedTypes = [2]bool{
 			_q.withProvider != nil,
+			_q.withCalls != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -408,6 +447,20 @@ func (_q *PhoneNumberQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*
 	if query := _q.withProvider; query != nil {
 		if err := _q.loadProvider(ctx, query, nodes, nil,
 			func(n *PhoneNumber, e *Provider) { n.Edges.Provider = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCalls; query != nil {
+		if err := _q.loadCalls(ctx, query, nodes,
+			func(n *PhoneNumber) { n.Edges.Calls = []*Call{} },
+			func(n *PhoneNumber, e *Call) { n.Edges.Calls = append(n.Edges.Calls, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCalls {
+		if err := _q.loadCalls(ctx, query, nodes,
+			func(n *PhoneNumber) { n.appendNamedCalls(name) },
+			func(n *PhoneNumber, e *Call) { n.appendNamedCalls(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -445,6 +498,39 @@ func (_q *PhoneNumberQuery) loadProvider(ctx context.Context, query *ProviderQue
 		for i := range nodes {
 			assign(nodes[i], n)
 		}
+	}
+	return nil
+}
+func (_q *PhoneNumberQuery) loadCalls(ctx context.Context, query *CallQuery, nodes []*PhoneNumber, init func(*PhoneNumber), assign func(*PhoneNumber, *Call)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*PhoneNumber)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(call.FieldFromNumberID)
+	}
+	query.Where(predicate.Call(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(phonenumber.CallsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.FromNumberID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "from_number_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "from_number_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
 	}
 	return nil
 }
@@ -562,6 +648,20 @@ func (_q *PhoneNumberQuery) ForShare(opts ...sql.LockOption) *PhoneNumberQuery {
 	_q.modifiers = append(_q.modifiers, func(s *sql.Selector) {
 		s.ForShare(opts...)
 	})
+	return _q
+}
+
+// WithNamedCalls tells the query-builder to eager-load the nodes that are connected to the "calls"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *PhoneNumberQuery) WithNamedCalls(name string, opts ...func(*CallQuery)) *PhoneNumberQuery {
+	query := (&CallClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCalls == nil {
+		_q.withNamedCalls = make(map[string]*CallQuery)
+	}
+	_q.withNamedCalls[name] = query
 	return _q
 }
 

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/switchboard-dev/switchboard/ent/call"
 	"github.com/switchboard-dev/switchboard/ent/phonenumber"
 	"github.com/switchboard-dev/switchboard/ent/predicate"
 )
@@ -82,9 +83,45 @@ func (_u *PhoneNumberUpdate) SetNillableOutboundEnabled(v *bool) *PhoneNumberUpd
 	return _u
 }
 
+// AddCallIDs adds the "calls" edge to the Call entity by IDs.
+func (_u *PhoneNumberUpdate) AddCallIDs(ids ...string) *PhoneNumberUpdate {
+	_u.mutation.AddCallIDs(ids...)
+	return _u
+}
+
+// AddCalls adds the "calls" edges to the Call entity.
+func (_u *PhoneNumberUpdate) AddCalls(v ...*Call) *PhoneNumberUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCallIDs(ids...)
+}
+
 // Mutation returns the PhoneNumberMutation object of the builder.
 func (_u *PhoneNumberUpdate) Mutation() *PhoneNumberMutation {
 	return _u.mutation
+}
+
+// ClearCalls clears all "calls" edges to the Call entity.
+func (_u *PhoneNumberUpdate) ClearCalls() *PhoneNumberUpdate {
+	_u.mutation.ClearCalls()
+	return _u
+}
+
+// RemoveCallIDs removes the "calls" edge to Call entities by IDs.
+func (_u *PhoneNumberUpdate) RemoveCallIDs(ids ...string) *PhoneNumberUpdate {
+	_u.mutation.RemoveCallIDs(ids...)
+	return _u
+}
+
+// RemoveCalls removes "calls" edges to Call entities.
+func (_u *PhoneNumberUpdate) RemoveCalls(v ...*Call) *PhoneNumberUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCallIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -169,6 +206,51 @@ func (_u *PhoneNumberUpdate) sqlSave(ctx context.Context) (_node int, err error)
 	if value, ok := _u.mutation.OutboundEnabled(); ok {
 		_spec.SetField(phonenumber.FieldOutboundEnabled, field.TypeBool, value)
 	}
+	if _u.mutation.CallsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   phonenumber.CallsTable,
+			Columns: []string{phonenumber.CallsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(call.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCallsIDs(); len(nodes) > 0 && !_u.mutation.CallsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   phonenumber.CallsTable,
+			Columns: []string{phonenumber.CallsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(call.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CallsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   phonenumber.CallsTable,
+			Columns: []string{phonenumber.CallsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(call.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{phonenumber.Label}
@@ -243,9 +325,45 @@ func (_u *PhoneNumberUpdateOne) SetNillableOutboundEnabled(v *bool) *PhoneNumber
 	return _u
 }
 
+// AddCallIDs adds the "calls" edge to the Call entity by IDs.
+func (_u *PhoneNumberUpdateOne) AddCallIDs(ids ...string) *PhoneNumberUpdateOne {
+	_u.mutation.AddCallIDs(ids...)
+	return _u
+}
+
+// AddCalls adds the "calls" edges to the Call entity.
+func (_u *PhoneNumberUpdateOne) AddCalls(v ...*Call) *PhoneNumberUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCallIDs(ids...)
+}
+
 // Mutation returns the PhoneNumberMutation object of the builder.
 func (_u *PhoneNumberUpdateOne) Mutation() *PhoneNumberMutation {
 	return _u.mutation
+}
+
+// ClearCalls clears all "calls" edges to the Call entity.
+func (_u *PhoneNumberUpdateOne) ClearCalls() *PhoneNumberUpdateOne {
+	_u.mutation.ClearCalls()
+	return _u
+}
+
+// RemoveCallIDs removes the "calls" edge to Call entities by IDs.
+func (_u *PhoneNumberUpdateOne) RemoveCallIDs(ids ...string) *PhoneNumberUpdateOne {
+	_u.mutation.RemoveCallIDs(ids...)
+	return _u
+}
+
+// RemoveCalls removes "calls" edges to Call entities.
+func (_u *PhoneNumberUpdateOne) RemoveCalls(v ...*Call) *PhoneNumberUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCallIDs(ids...)
 }
 
 // Where appends a list predicates to the PhoneNumberUpdate builder.
@@ -359,6 +477,51 @@ func (_u *PhoneNumberUpdateOne) sqlSave(ctx context.Context) (_node *PhoneNumber
 	}
 	if value, ok := _u.mutation.OutboundEnabled(); ok {
 		_spec.SetField(phonenumber.FieldOutboundEnabled, field.TypeBool, value)
+	}
+	if _u.mutation.CallsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   phonenumber.CallsTable,
+			Columns: []string{phonenumber.CallsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(call.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCallsIDs(); len(nodes) > 0 && !_u.mutation.CallsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   phonenumber.CallsTable,
+			Columns: []string{phonenumber.CallsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(call.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CallsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   phonenumber.CallsTable,
+			Columns: []string{phonenumber.CallsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(call.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_node = &PhoneNumber{config: _u.config}
 	_spec.Assign = _node.assignValues

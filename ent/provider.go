@@ -33,6 +33,8 @@ type Provider struct {
 	SealedCredentials []byte `json:"-"`
 	// WrappedKey holds the value of the "wrapped_key" field.
 	WrappedKey []byte `json:"-"`
+	// When verifyProvider last had the carrier accept these credentials.
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
 	// Which key-encryption key wrapped the data key; never key material.
 	KeyID string `json:"key_id,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -45,13 +47,16 @@ type Provider struct {
 type ProviderEdges struct {
 	// Numbers holds the value of the numbers edge.
 	Numbers []*PhoneNumber `json:"numbers,omitempty"`
+	// Calls holds the value of the calls edge.
+	Calls []*Call `json:"calls,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [2]bool
 	// totalCount holds the count of the edges above.
-	totalCount [1]map[string]int
+	totalCount [2]map[string]int
 
 	namedNumbers map[string][]*PhoneNumber
+	namedCalls   map[string][]*Call
 }
 
 // NumbersOrErr returns the Numbers value or an error if the edge
@@ -63,6 +68,15 @@ func (e ProviderEdges) NumbersOrErr() ([]*PhoneNumber, error) {
 	return nil, &NotLoadedError{edge: "numbers"}
 }
 
+// CallsOrErr returns the Calls value or an error if the edge
+// was not loaded in eager-loading.
+func (e ProviderEdges) CallsOrErr() ([]*Call, error) {
+	if e.loadedTypes[1] {
+		return e.Calls, nil
+	}
+	return nil, &NotLoadedError{edge: "calls"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Provider) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
@@ -72,7 +86,7 @@ func (*Provider) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case provider.FieldID, provider.FieldAccountID, provider.FieldCarrier, provider.FieldLabel, provider.FieldHint, provider.FieldKeyID:
 			values[i] = new(sql.NullString)
-		case provider.FieldCreatedAt, provider.FieldUpdatedAt:
+		case provider.FieldCreatedAt, provider.FieldUpdatedAt, provider.FieldVerifiedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -143,6 +157,13 @@ func (_m *Provider) assignValues(columns []string, values []any) error {
 			} else if value != nil {
 				_m.WrappedKey = *value
 			}
+		case provider.FieldVerifiedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field verified_at", values[i])
+			} else if value.Valid {
+				_m.VerifiedAt = new(time.Time)
+				*_m.VerifiedAt = value.Time
+			}
 		case provider.FieldKeyID:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field key_id", values[i])
@@ -165,6 +186,11 @@ func (_m *Provider) Value(name string) (ent.Value, error) {
 // QueryNumbers queries the "numbers" edge of the Provider entity.
 func (_m *Provider) QueryNumbers() *PhoneNumberQuery {
 	return NewProviderClient(_m.config).QueryNumbers(_m)
+}
+
+// QueryCalls queries the "calls" edge of the Provider entity.
+func (_m *Provider) QueryCalls() *CallQuery {
+	return NewProviderClient(_m.config).QueryCalls(_m)
 }
 
 // Update returns a builder for updating this Provider.
@@ -212,6 +238,11 @@ func (_m *Provider) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("wrapped_key=<sensitive>")
 	builder.WriteString(", ")
+	if v := _m.VerifiedAt; v != nil {
+		builder.WriteString("verified_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
 	builder.WriteString("key_id=")
 	builder.WriteString(_m.KeyID)
 	builder.WriteByte(')')
@@ -239,6 +270,30 @@ func (_m *Provider) appendNamedNumbers(name string, edges ...*PhoneNumber) {
 		_m.Edges.namedNumbers[name] = []*PhoneNumber{}
 	} else {
 		_m.Edges.namedNumbers[name] = append(_m.Edges.namedNumbers[name], edges...)
+	}
+}
+
+// NamedCalls returns the Calls named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Provider) NamedCalls(name string) ([]*Call, error) {
+	if _m.Edges.namedCalls == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedCalls[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Provider) appendNamedCalls(name string, edges ...*Call) {
+	if _m.Edges.namedCalls == nil {
+		_m.Edges.namedCalls = make(map[string][]*Call)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedCalls[name] = []*Call{}
+	} else {
+		_m.Edges.namedCalls[name] = append(_m.Edges.namedCalls[name], edges...)
 	}
 }
 

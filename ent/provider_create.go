@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/switchboard-dev/switchboard/ent/call"
 	"github.com/switchboard-dev/switchboard/ent/phonenumber"
 	"github.com/switchboard-dev/switchboard/ent/provider"
 )
@@ -85,6 +86,20 @@ func (_c *ProviderCreate) SetWrappedKey(v []byte) *ProviderCreate {
 	return _c
 }
 
+// SetVerifiedAt sets the "verified_at" field.
+func (_c *ProviderCreate) SetVerifiedAt(v time.Time) *ProviderCreate {
+	_c.mutation.SetVerifiedAt(v)
+	return _c
+}
+
+// SetNillableVerifiedAt sets the "verified_at" field if the given value is not nil.
+func (_c *ProviderCreate) SetNillableVerifiedAt(v *time.Time) *ProviderCreate {
+	if v != nil {
+		_c.SetVerifiedAt(*v)
+	}
+	return _c
+}
+
 // SetKeyID sets the "key_id" field.
 func (_c *ProviderCreate) SetKeyID(v string) *ProviderCreate {
 	_c.mutation.SetKeyID(v)
@@ -118,6 +133,21 @@ func (_c *ProviderCreate) AddNumbers(v ...*PhoneNumber) *ProviderCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddNumberIDs(ids...)
+}
+
+// AddCallIDs adds the "calls" edge to the Call entity by IDs.
+func (_c *ProviderCreate) AddCallIDs(ids ...string) *ProviderCreate {
+	_c.mutation.AddCallIDs(ids...)
+	return _c
+}
+
+// AddCalls adds the "calls" edges to the Call entity.
+func (_c *ProviderCreate) AddCalls(v ...*Call) *ProviderCreate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCallIDs(ids...)
 }
 
 // Mutation returns the ProviderMutation object of the builder.
@@ -312,6 +342,10 @@ func (_c *ProviderCreate) createSpec() (*Provider, *sqlgraph.CreateSpec) {
 		_spec.SetField(provider.FieldWrappedKey, field.TypeBytes, value)
 		_node.WrappedKey = value
 	}
+	if value, ok := _c.mutation.VerifiedAt(); ok {
+		_spec.SetField(provider.FieldVerifiedAt, field.TypeTime, value)
+		_node.VerifiedAt = &value
+	}
 	if value, ok := _c.mutation.KeyID(); ok {
 		_spec.SetField(provider.FieldKeyID, field.TypeString, value)
 		_node.KeyID = value
@@ -325,6 +359,22 @@ func (_c *ProviderCreate) createSpec() (*Provider, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(phonenumber.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CallsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   provider.CallsTable,
+			Columns: []string{provider.CallsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(call.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

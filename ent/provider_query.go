@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/switchboard-dev/switchboard/ent/call"
 	"github.com/switchboard-dev/switchboard/ent/phonenumber"
 	"github.com/switchboard-dev/switchboard/ent/predicate"
 	"github.com/switchboard-dev/switchboard/ent/provider"
@@ -27,9 +28,11 @@ type ProviderQuery struct {
 	inters           []Interceptor
 	predicates       []predicate.Provider
 	withNumbers      *PhoneNumberQuery
+	withCalls        *CallQuery
 	loadTotal        []func(context.Context, []*Provider) error
 	modifiers        []func(*sql.Selector)
 	withNamedNumbers map[string]*PhoneNumberQuery
+	withNamedCalls   map[string]*CallQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -81,6 +84,28 @@ func (_q *ProviderQuery) QueryNumbers() *PhoneNumberQuery {
 			sqlgraph.From(provider.Table, provider.FieldID, selector),
 			sqlgraph.To(phonenumber.Table, phonenumber.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, provider.NumbersTable, provider.NumbersColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCalls chains the current query on the "calls" edge.
+func (_q *ProviderQuery) QueryCalls() *CallQuery {
+	query := (&CallClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(provider.Table, provider.FieldID, selector),
+			sqlgraph.To(call.Table, call.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, provider.CallsTable, provider.CallsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -281,6 +306,7 @@ func (_q *ProviderQuery) Clone() *ProviderQuery {
 		inters:      append([]Interceptor{}, _q.inters...),
 		predicates:  append([]predicate.Provider{}, _q.predicates...),
 		withNumbers: _q.withNumbers.Clone(),
+		withCalls:   _q.withCalls.Clone(),
 		// clone intermediate query.
 		sql:  _q.sql.Clone(),
 		path: _q.path,
@@ -295,6 +321,17 @@ func (_q *ProviderQuery) WithNumbers(opts ...func(*PhoneNumberQuery)) *ProviderQ
 		opt(query)
 	}
 	_q.withNumbers = query
+	return _q
+}
+
+// WithCalls tells the query-builder to eager-load the nodes that are connected to
+// the "calls" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProviderQuery) WithCalls(opts ...func(*CallQuery)) *ProviderQuery {
+	query := (&CallClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCalls = query
 	return _q
 }
 
@@ -382,8 +419,9 @@ func (_q *ProviderQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pro
 	var (
 		nodes       = []*Provider{}
 		_spec       = _q.querySpec()
-		loadedTypes = [1]bool{
+		loadedTypes = [2]bool{
 			_q.withNumbers != nil,
+			_q.withCalls != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -414,10 +452,24 @@ func (_q *ProviderQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Pro
 			return nil, err
 		}
 	}
+	if query := _q.withCalls; query != nil {
+		if err := _q.loadCalls(ctx, query, nodes,
+			func(n *Provider) { n.Edges.Calls = []*Call{} },
+			func(n *Provider, e *Call) { n.Edges.Calls = append(n.Edges.Calls, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedNumbers {
 		if err := _q.loadNumbers(ctx, query, nodes,
 			func(n *Provider) { n.appendNamedNumbers(name) },
 			func(n *Provider, e *PhoneNumber) { n.appendNamedNumbers(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedCalls {
+		if err := _q.loadCalls(ctx, query, nodes,
+			func(n *Provider) { n.appendNamedCalls(name) },
+			func(n *Provider, e *Call) { n.appendNamedCalls(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -454,6 +506,39 @@ func (_q *ProviderQuery) loadNumbers(ctx context.Context, query *PhoneNumberQuer
 		node, ok := nodeids[fk]
 		if !ok {
 			return fmt.Errorf(`unexpected referenced foreign-key "provider_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *ProviderQuery) loadCalls(ctx context.Context, query *CallQuery, nodes []*Provider, init func(*Provider), assign func(*Provider, *Call)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[string]*Provider)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(call.FieldProviderID)
+	}
+	query.Where(predicate.Call(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(provider.CallsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ProviderID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "provider_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "provider_id" returned %v for node %v`, *fk, n.ID)
 		}
 		assign(node, n)
 	}
@@ -584,6 +669,20 @@ func (_q *ProviderQuery) WithNamedNumbers(name string, opts ...func(*PhoneNumber
 		_q.withNamedNumbers = make(map[string]*PhoneNumberQuery)
 	}
 	_q.withNamedNumbers[name] = query
+	return _q
+}
+
+// WithNamedCalls tells the query-builder to eager-load the nodes that are connected to the "calls"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *ProviderQuery) WithNamedCalls(name string, opts ...func(*CallQuery)) *ProviderQuery {
+	query := (&CallClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedCalls == nil {
+		_q.withNamedCalls = make(map[string]*CallQuery)
+	}
+	_q.withNamedCalls[name] = query
 	return _q
 }
 

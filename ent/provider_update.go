@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/switchboard-dev/switchboard/ent/call"
 	"github.com/switchboard-dev/switchboard/ent/phonenumber"
 	"github.com/switchboard-dev/switchboard/ent/predicate"
 	"github.com/switchboard-dev/switchboard/ent/provider"
@@ -75,6 +76,26 @@ func (_u *ProviderUpdate) SetWrappedKey(v []byte) *ProviderUpdate {
 	return _u
 }
 
+// SetVerifiedAt sets the "verified_at" field.
+func (_u *ProviderUpdate) SetVerifiedAt(v time.Time) *ProviderUpdate {
+	_u.mutation.SetVerifiedAt(v)
+	return _u
+}
+
+// SetNillableVerifiedAt sets the "verified_at" field if the given value is not nil.
+func (_u *ProviderUpdate) SetNillableVerifiedAt(v *time.Time) *ProviderUpdate {
+	if v != nil {
+		_u.SetVerifiedAt(*v)
+	}
+	return _u
+}
+
+// ClearVerifiedAt clears the value of the "verified_at" field.
+func (_u *ProviderUpdate) ClearVerifiedAt() *ProviderUpdate {
+	_u.mutation.ClearVerifiedAt()
+	return _u
+}
+
 // SetKeyID sets the "key_id" field.
 func (_u *ProviderUpdate) SetKeyID(v string) *ProviderUpdate {
 	_u.mutation.SetKeyID(v)
@@ -104,6 +125,21 @@ func (_u *ProviderUpdate) AddNumbers(v ...*PhoneNumber) *ProviderUpdate {
 	return _u.AddNumberIDs(ids...)
 }
 
+// AddCallIDs adds the "calls" edge to the Call entity by IDs.
+func (_u *ProviderUpdate) AddCallIDs(ids ...string) *ProviderUpdate {
+	_u.mutation.AddCallIDs(ids...)
+	return _u
+}
+
+// AddCalls adds the "calls" edges to the Call entity.
+func (_u *ProviderUpdate) AddCalls(v ...*Call) *ProviderUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCallIDs(ids...)
+}
+
 // Mutation returns the ProviderMutation object of the builder.
 func (_u *ProviderUpdate) Mutation() *ProviderMutation {
 	return _u.mutation
@@ -128,6 +164,27 @@ func (_u *ProviderUpdate) RemoveNumbers(v ...*PhoneNumber) *ProviderUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveNumberIDs(ids...)
+}
+
+// ClearCalls clears all "calls" edges to the Call entity.
+func (_u *ProviderUpdate) ClearCalls() *ProviderUpdate {
+	_u.mutation.ClearCalls()
+	return _u
+}
+
+// RemoveCallIDs removes the "calls" edge to Call entities by IDs.
+func (_u *ProviderUpdate) RemoveCallIDs(ids ...string) *ProviderUpdate {
+	_u.mutation.RemoveCallIDs(ids...)
+	return _u
+}
+
+// RemoveCalls removes "calls" edges to Call entities.
+func (_u *ProviderUpdate) RemoveCalls(v ...*Call) *ProviderUpdate {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCallIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -224,6 +281,12 @@ func (_u *ProviderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.WrappedKey(); ok {
 		_spec.SetField(provider.FieldWrappedKey, field.TypeBytes, value)
 	}
+	if value, ok := _u.mutation.VerifiedAt(); ok {
+		_spec.SetField(provider.FieldVerifiedAt, field.TypeTime, value)
+	}
+	if _u.mutation.VerifiedAtCleared() {
+		_spec.ClearField(provider.FieldVerifiedAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.KeyID(); ok {
 		_spec.SetField(provider.FieldKeyID, field.TypeString, value)
 	}
@@ -265,6 +328,51 @@ func (_u *ProviderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(phonenumber.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CallsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   provider.CallsTable,
+			Columns: []string{provider.CallsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(call.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCallsIDs(); len(nodes) > 0 && !_u.mutation.CallsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   provider.CallsTable,
+			Columns: []string{provider.CallsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(call.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CallsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   provider.CallsTable,
+			Columns: []string{provider.CallsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(call.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {
@@ -338,6 +446,26 @@ func (_u *ProviderUpdateOne) SetWrappedKey(v []byte) *ProviderUpdateOne {
 	return _u
 }
 
+// SetVerifiedAt sets the "verified_at" field.
+func (_u *ProviderUpdateOne) SetVerifiedAt(v time.Time) *ProviderUpdateOne {
+	_u.mutation.SetVerifiedAt(v)
+	return _u
+}
+
+// SetNillableVerifiedAt sets the "verified_at" field if the given value is not nil.
+func (_u *ProviderUpdateOne) SetNillableVerifiedAt(v *time.Time) *ProviderUpdateOne {
+	if v != nil {
+		_u.SetVerifiedAt(*v)
+	}
+	return _u
+}
+
+// ClearVerifiedAt clears the value of the "verified_at" field.
+func (_u *ProviderUpdateOne) ClearVerifiedAt() *ProviderUpdateOne {
+	_u.mutation.ClearVerifiedAt()
+	return _u
+}
+
 // SetKeyID sets the "key_id" field.
 func (_u *ProviderUpdateOne) SetKeyID(v string) *ProviderUpdateOne {
 	_u.mutation.SetKeyID(v)
@@ -367,6 +495,21 @@ func (_u *ProviderUpdateOne) AddNumbers(v ...*PhoneNumber) *ProviderUpdateOne {
 	return _u.AddNumberIDs(ids...)
 }
 
+// AddCallIDs adds the "calls" edge to the Call entity by IDs.
+func (_u *ProviderUpdateOne) AddCallIDs(ids ...string) *ProviderUpdateOne {
+	_u.mutation.AddCallIDs(ids...)
+	return _u
+}
+
+// AddCalls adds the "calls" edges to the Call entity.
+func (_u *ProviderUpdateOne) AddCalls(v ...*Call) *ProviderUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCallIDs(ids...)
+}
+
 // Mutation returns the ProviderMutation object of the builder.
 func (_u *ProviderUpdateOne) Mutation() *ProviderMutation {
 	return _u.mutation
@@ -391,6 +534,27 @@ func (_u *ProviderUpdateOne) RemoveNumbers(v ...*PhoneNumber) *ProviderUpdateOne
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveNumberIDs(ids...)
+}
+
+// ClearCalls clears all "calls" edges to the Call entity.
+func (_u *ProviderUpdateOne) ClearCalls() *ProviderUpdateOne {
+	_u.mutation.ClearCalls()
+	return _u
+}
+
+// RemoveCallIDs removes the "calls" edge to Call entities by IDs.
+func (_u *ProviderUpdateOne) RemoveCallIDs(ids ...string) *ProviderUpdateOne {
+	_u.mutation.RemoveCallIDs(ids...)
+	return _u
+}
+
+// RemoveCalls removes "calls" edges to Call entities.
+func (_u *ProviderUpdateOne) RemoveCalls(v ...*Call) *ProviderUpdateOne {
+	ids := make([]string, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCallIDs(ids...)
 }
 
 // Where appends a list predicates to the ProviderUpdate builder.
@@ -517,6 +681,12 @@ func (_u *ProviderUpdateOne) sqlSave(ctx context.Context) (_node *Provider, err 
 	if value, ok := _u.mutation.WrappedKey(); ok {
 		_spec.SetField(provider.FieldWrappedKey, field.TypeBytes, value)
 	}
+	if value, ok := _u.mutation.VerifiedAt(); ok {
+		_spec.SetField(provider.FieldVerifiedAt, field.TypeTime, value)
+	}
+	if _u.mutation.VerifiedAtCleared() {
+		_spec.ClearField(provider.FieldVerifiedAt, field.TypeTime)
+	}
 	if value, ok := _u.mutation.KeyID(); ok {
 		_spec.SetField(provider.FieldKeyID, field.TypeString, value)
 	}
@@ -558,6 +728,51 @@ func (_u *ProviderUpdateOne) sqlSave(ctx context.Context) (_node *Provider, err 
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(phonenumber.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CallsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   provider.CallsTable,
+			Columns: []string{provider.CallsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(call.FieldID, field.TypeString),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCallsIDs(); len(nodes) > 0 && !_u.mutation.CallsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   provider.CallsTable,
+			Columns: []string{provider.CallsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(call.FieldID, field.TypeString),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CallsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   provider.CallsTable,
+			Columns: []string{provider.CallsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(call.FieldID, field.TypeString),
 			},
 		}
 		for _, k := range nodes {

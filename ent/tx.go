@@ -12,6 +12,8 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// Call is the client for interacting with the Call builders.
+	Call *CallClient
 	// CallLimits is the client for interacting with the CallLimits builders.
 	CallLimits *CallLimitsClient
 	// PhoneNumber is the client for interacting with the PhoneNumber builders.
@@ -149,6 +151,7 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.Call = NewCallClient(tx.config)
 	tx.CallLimits = NewCallLimitsClient(tx.config)
 	tx.PhoneNumber = NewPhoneNumberClient(tx.config)
 	tx.Provider = NewProviderClient(tx.config)
@@ -161,7 +164,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: CallLimits.QueryXXX(), the query will be executed
+// applies a query, for example: Call.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

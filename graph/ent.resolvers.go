@@ -23,6 +23,12 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []string) ([]ent.Noder, e
 	return r.Client.Noders(ctx, ids, nodeType)
 }
 
+// Calls is the resolver for the calls field.
+func (r *queryResolver) Calls(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.CallOrder, where *ent.CallWhereInput) (*ent.CallConnection, error) {
+	return r.Client.Call.Query().Paginate(ctx, after, first, before, last,
+		ent.WithCallOrder(orderBy), ent.WithCallFilter(where.Filter))
+}
+
 // PhoneNumbers is the resolver for the phoneNumbers field.
 func (r *queryResolver) PhoneNumbers(ctx context.Context, after *entgql.Cursor[string], first *int, before *entgql.Cursor[string], last *int, orderBy *ent.PhoneNumberOrder, where *ent.PhoneNumberWhereInput) (*ent.PhoneNumberConnection, error) {
 	return r.Client.PhoneNumber.Query().Paginate(ctx, after, first, before, last,

@@ -1,9 +1,11 @@
 // Package graph is the GraphQL layer: the schema (*.graphqls), thin resolvers that hand work to
-// package provisioning or to the tenant-scoped Ent client, and the mapping of errors to the
+// packages provisioning and calls or to the tenant-scoped Ent client, and the mapping of errors to the
 // contract's extensions.code.
 package graph
 
 import (
+	"github.com/switchboard-dev/switchboard/calls"
+	"github.com/switchboard-dev/switchboard/carriers"
 	"github.com/switchboard-dev/switchboard/ent"
 	"github.com/switchboard-dev/switchboard/provisioning"
 )
@@ -12,4 +14,6 @@ import (
 type Resolver struct {
 	Client       *ent.Client
 	Provisioning *provisioning.Service
+	CallService  *calls.Service
+	CarrierSet   *carriers.Set
 }

@@ -8,6 +8,7 @@ package graph
 import (
 	"context"
 
+	"github.com/switchboard-dev/switchboard/calls"
 	"github.com/switchboard-dev/switchboard/carriers"
 	"github.com/switchboard-dev/switchboard/ent"
 	"github.com/switchboard-dev/switchboard/graph/generated"
@@ -74,10 +75,22 @@ func (r *mutationResolver) UpdateCallLimits(ctx context.Context, input model.Upd
 	})
 }
 
+// OriginateCall is the resolver for the originateCall field.
+func (r *mutationResolver) OriginateCall(ctx context.Context, input model.OriginateCallInput) (*ent.Call, error) {
+	return r.CallService.Originate(ctx, calls.OriginateInput{
+		From: input.From, To: input.To, AgentID: input.AgentID, IdempotencyKey: input.IdempotencyKey,
+	})
+}
+
+// VerifyProvider is the resolver for the verifyProvider field.
+func (r *mutationResolver) VerifyProvider(ctx context.Context, id string) (*ent.Provider, error) {
+	return r.Provisioning.VerifyProvider(ctx, id)
+}
+
 // Carriers is the resolver for the carriers field.
 func (r *queryResolver) Carriers(ctx context.Context) ([]*carriers.Info, error) {
 	var infos []*carriers.Info
-	for _, c := range carriers.List() {
+	for _, c := range r.CarrierSet.List() {
 		info := c.Info()
 		infos = append(infos, &info)
 	}
@@ -89,7 +102,32 @@ func (r *queryResolver) CallLimits(ctx context.Context) (*ent.CallLimits, error)
 	return r.Provisioning.CallLimits(ctx)
 }
 
+// Usage is the resolver for the usage field.
+func (r *queryResolver) Usage(ctx context.Context) (*model.Usage, error) {
+	u, err := r.CallService.Usage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	limits, err := r.Provisioning.CallLimits(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &model.Usage{Concurrent: u.Concurrent, CallsLastMinute: u.CallsLastMinute, CallsToday: u.CallsToday,
+		MinutesToday: u.MinutesToday, Limits: limits}, nil
+}
+
+// CallUpdated is the resolver for the callUpdated field.
+func (r *subscriptionResolver) CallUpdated(ctx context.Context, id *string) (<-chan *ent.Call, error) {
+	return r.CallService.Follow(ctx, id)
+}
+
 // Mutation returns generated.MutationResolver implementation.
 func (r *Resolver) Mutation() generated.MutationResolver { return &mutationResolver{r} }
 
-type mutationResolver struct{ *Resolver }
+// Subscription returns generated.SubscriptionResolver implementation.
+func (r *Resolver) Subscription() generated.SubscriptionResolver { return &subscriptionResolver{r} }
+
+type (
+	mutationResolver     struct{ *Resolver }
+	subscriptionResolver struct{ *Resolver }
+)

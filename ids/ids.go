@@ -21,9 +21,13 @@ var (
 	Provider    = Kind{Prefix: "prov", Table: "providers"}
 	PhoneNumber = Kind{Prefix: "pn", Table: "phone_numbers"}
 	CallLimits  = Kind{Prefix: "lim", Table: "call_limits"}
+	Call        = Kind{Prefix: "call", Table: "calls"}
 )
 
-var kinds = []Kind{Provider, PhoneNumber, CallLimits}
+// Session prefixes a call's voice-session id. Sessions are not nodes: the kind has no table.
+var Session = Kind{Prefix: "sess"}
+
+var kinds = []Kind{Provider, PhoneNumber, CallLimits, Call}
 
 // New returns a fresh identifier of this kind.
 func (k Kind) New() string {

@@ -9,17 +9,14 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 
 	"github.com/switchboard-dev/switchboard/apperr"
+	"github.com/switchboard-dev/switchboard/caps"
 	"github.com/switchboard-dev/switchboard/ent"
 	"github.com/switchboard-dev/switchboard/ent/calllimits"
 )
 
-// Limits are cost caps. For each dimension nil means no limit, 0 blocks it and n caps it.
-type Limits struct {
-	ConcurrentMax   *int
-	CallsPerMinute  *int
-	DailyCallsMax   *int
-	DailyMinutesMax *int
-}
+// Limits are cost caps. For each dimension nil means no limit, 0 blocks it and n caps it. They
+// are the caps package's own type, so what is stored is what Redis enforces.
+type Limits = caps.Limits
 
 // LimitChanges is the input of UpdateCallLimits: an unset Change leaves the dimension as it is;
 // a nil Value removes its limit.
@@ -58,6 +55,16 @@ func (s *Service) CallLimits(ctx context.Context) (*ent.CallLimits, error) {
 		}, nil
 	}
 	return row, err
+}
+
+// Limits returns the account's limits (the defaults until it changes them).
+func (s *Service) Limits(ctx context.Context) (Limits, error) {
+	row, err := s.CallLimits(ctx)
+	if err != nil {
+		return Limits{}, err
+	}
+	return Limits{ConcurrentMax: row.ConcurrentMax, CallsPerMinute: row.CallsPerMinute,
+		DailyCallsMax: row.DailyCallsMax, DailyMinutesMax: row.DailyMinutesMax}, nil
 }
 
 // UpdateCallLimits changes the dimensions that are set and leaves the others. Only the changed

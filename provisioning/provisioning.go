@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -29,13 +30,14 @@ import (
 type Service struct {
 	client   *ent.Client
 	sealer   *envelope.Sealer
+	carriers *carriers.Set
 	defaults Limits
 }
 
-// New returns a Service writing through client, sealing credentials with sealer, and giving
-// accounts that never set their limits the operator's defaults.
-func New(client *ent.Client, sealer *envelope.Sealer, defaults Limits) *Service {
-	return &Service{client: client, sealer: sealer, defaults: defaults}
+// New returns a Service writing through client, sealing credentials with sealer, accepting the
+// carriers of set, and giving accounts that never set their limits the operator's defaults.
+func New(client *ent.Client, sealer *envelope.Sealer, set *carriers.Set, defaults Limits) *Service {
+	return &Service{client: client, sealer: sealer, carriers: set, defaults: defaults}
 }
 
 // Change is an optional update of one field: when Set is false the field stays as it is.
@@ -61,10 +63,10 @@ func (s *Service) CreateProvider(ctx context.Context, in NewProvider) (*ent.Prov
 	if err != nil {
 		return nil, err
 	}
-	plugin, ok := carriers.Lookup(in.Carrier)
+	plugin, ok := s.carriers.Lookup(in.Carrier)
 	if !ok {
 		return nil, apperr.BadInput("carrier", "unknown carrier %q: use one of %s (the carriers query lists them with their credential fields)",
-			clip(in.Carrier), strings.Join(carriers.IDs(), ", "))
+			clip(in.Carrier), strings.Join(s.carriers.IDs(), ", "))
 	}
 	label := strings.TrimSpace(in.Label)
 	if label == "" || utf8.RuneCountInString(label) > maxLabelLen || hasControl(label) {
@@ -99,7 +101,7 @@ func (s *Service) CreateProvider(ctx context.Context, in NewProvider) (*ent.Prov
 // OpenCredentials unseals a provider's credentials and parses them with its carrier's plugin.
 // The result is a secret: never log or return it.
 func (s *Service) OpenCredentials(ctx context.Context, p *ent.Provider) (carriers.Credentials, error) {
-	plugin, ok := carriers.Lookup(p.Carrier)
+	plugin, ok := s.carriers.Lookup(p.Carrier)
 	if !ok {
 		return nil, fmt.Errorf("provider %s uses carrier %q, which this server does not have", p.ID, p.Carrier)
 	}
@@ -116,6 +118,48 @@ func (s *Service) OpenCredentials(ctx context.Context, p *ent.Provider) (carrier
 // account does not open.
 func credentialsIdentity(accountID, providerID string) []byte {
 	return envelope.Identity("provider-credentials", accountID, providerID)
+}
+
+// VerifyProvider asks the carrier whether the provider's credentials work, and records when it
+// last said yes. A refusal is CARRIER_ERROR with the carrier's code; a carrier that cannot be
+// reached is UNAVAILABLE.
+func (s *Service) VerifyProvider(ctx context.Context, id string) (*ent.Provider, error) {
+	p, err := s.client.Provider.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, notFound("provider", id)
+	} else if err != nil {
+		return nil, err
+	}
+	plugin, _ := s.carriers.Lookup(p.Carrier)
+	verifier, ok := plugin.(carriers.Verifier)
+	if !ok {
+		return nil, apperr.BadInput("id", "%s offers no credentials check", p.Carrier)
+	}
+	creds, err := s.OpenCredentials(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	var refused *carriers.Error
+	switch err := verifier.VerifyCredentials(ctx, creds); {
+	case errors.As(err, &refused):
+		return nil, CarrierError(refused, "refused the credentials")
+	case err != nil:
+		return nil, apperr.Unavailablef(err, "%s could not be asked about the credentials: %s; try again later", p.Carrier, err)
+	}
+	return s.client.Provider.UpdateOne(p).SetVerifiedAt(time.Now()).Save(ctx)
+}
+
+// CarrierError is the API's CARRIER_ERROR for a carrier's refusal: what the carrier did, its own
+// code and its message.
+func CarrierError(e *carriers.Error, what string) *apperr.Error {
+	msg := e.Message
+	if msg == "" {
+		msg = "no message"
+	}
+	out := apperr.BadInput("", "%s %s (%s): %s", e.Carrier, what, e.Code, msg)
+	out.Code = apperr.CarrierError
+	out.Extensions = map[string]any{"carrier": e.Carrier, "carrierCode": e.Code, "httpStatus": e.HTTPStatus}
+	return out
 }
 
 // DeleteProvider deletes a provider. The database refuses while phone numbers reference it, and
@@ -152,7 +196,7 @@ func (s *Service) CreatePhoneNumber(ctx context.Context, in NewPhoneNumber) (*en
 	if err := e164.Validate(in.E164); err != nil {
 		return nil, apperr.BadInput("e164", "%s", err.Error())
 	}
-	if err := validateAgentID(in.AgentID); err != nil {
+	if err := ValidateAgentID(in.AgentID); err != nil {
 		return nil, err
 	}
 	n, err := s.client.PhoneNumber.Create().
@@ -186,7 +230,7 @@ type NumberChanges struct {
 func (s *Service) UpdatePhoneNumber(ctx context.Context, id string, in NumberChanges) (*ent.PhoneNumber, error) {
 	upd := s.client.PhoneNumber.UpdateOneID(id)
 	if in.AgentID.Set {
-		if err := validateAgentID(in.AgentID.Value); err != nil {
+		if err := ValidateAgentID(in.AgentID.Value); err != nil {
 			return nil, err
 		}
 		if in.AgentID.Value == nil {
@@ -219,7 +263,9 @@ func (s *Service) DeletePhoneNumber(ctx context.Context, id string) error {
 
 const maxAgentIDLen = 128
 
-func validateAgentID(agentID *string) error {
+// ValidateAgentID checks an optional agent id: 1 to 128 characters, no surrounding spaces or
+// control characters. Its error is BAD_USER_INPUT on agentID.
+func ValidateAgentID(agentID *string) error {
 	if agentID == nil {
 		return nil
 	}

@@ -6,9 +6,7 @@
 //
 // Unlike the built-in carriers it does not register itself, and carriers/builtin does not import
 // it: the server decides whether to offer it (on in the embedded default, off in production
-// unless enabled) and, when it does, calls
-//
-//	carriers.Register(sandbox.Carrier{})
+// unless enabled) and, when it does, adds it to its carriers.Set.
 //
 // Credentials are {"token": "…"} plus the optional "ring_seconds" (default 1), "talk_seconds"
 // (default 5) and "outcome" (completed, busy, no-answer or failed; default completed). Each

@@ -9,6 +9,18 @@ import (
 	"github.com/switchboard-dev/switchboard/ent"
 )
 
+// The CallFunc type is an adapter to allow the use of ordinary
+// function as Call mutator.
+type CallFunc func(context.Context, *ent.CallMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CallFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CallMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CallMutation", m)
+}
+
 // The CallLimitsFunc type is an adapter to allow the use of ordinary
 // function as CallLimits mutator.
 type CallLimitsFunc func(context.Context, *ent.CallLimitsMutation) (ent.Value, error)

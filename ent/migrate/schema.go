@@ -8,6 +8,76 @@ import (
 )
 
 var (
+	// CallsColumns holds the columns for the "calls" table.
+	CallsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString},
+		{Name: "account_id", Type: field.TypeString},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "from_e164", Type: field.TypeString, Size: 16},
+		{Name: "to_e164", Type: field.TypeString, Size: 16},
+		{Name: "agent_id", Type: field.TypeString, Nullable: true},
+		{Name: "carrier", Type: field.TypeString},
+		{Name: "provider_call_id", Type: field.TypeString, Nullable: true},
+		{Name: "session_id", Type: field.TypeString, Unique: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"QUEUED", "RINGING", "IN_PROGRESS", "COMPLETED", "BUSY", "NO_ANSWER", "FAILED", "CANCELED"}, Default: "QUEUED"},
+		{Name: "failure_reason", Type: field.TypeString, Nullable: true},
+		{Name: "answered_at", Type: field.TypeTime, Nullable: true},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+		{Name: "duration_seconds", Type: field.TypeInt, Default: 0},
+		{Name: "idempotency_key", Type: field.TypeString, Nullable: true},
+		{Name: "dispatch", Type: field.TypeEnum, Enums: []string{"pending", "sent", "refused", "unknown"}, Default: "pending"},
+		{Name: "caps_settled", Type: field.TypeBool, Default: false},
+		{Name: "from_number_id", Type: field.TypeString, Nullable: true},
+		{Name: "provider_id", Type: field.TypeString, Nullable: true},
+	}
+	// CallsTable holds the schema information for the "calls" table.
+	CallsTable = &schema.Table{
+		Name:       "calls",
+		Columns:    CallsColumns,
+		PrimaryKey: []*schema.Column{CallsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "calls_phone_numbers_calls",
+				Columns:    []*schema.Column{CallsColumns[18]},
+				RefColumns: []*schema.Column{PhoneNumbersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "calls_providers_calls",
+				Columns:    []*schema.Column{CallsColumns[19]},
+				RefColumns: []*schema.Column{ProvidersColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "call_account_id",
+				Unique:  false,
+				Columns: []*schema.Column{CallsColumns[1]},
+			},
+			{
+				Name:    "call_account_id_idempotency_key",
+				Unique:  true,
+				Columns: []*schema.Column{CallsColumns[1], CallsColumns[15]},
+			},
+			{
+				Name:    "call_provider_id_provider_call_id",
+				Unique:  false,
+				Columns: []*schema.Column{CallsColumns[19], CallsColumns[8]},
+			},
+			{
+				Name:    "call_account_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{CallsColumns[1], CallsColumns[2]},
+			},
+			{
+				Name:    "call_status_caps_settled",
+				Unique:  false,
+				Columns: []*schema.Column{CallsColumns[10], CallsColumns[17]},
+			},
+		},
+	}
 	// CallLimitsColumns holds the columns for the "call_limits" table.
 	CallLimitsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString},
@@ -81,6 +151,7 @@ var (
 		{Name: "hint", Type: field.TypeString},
 		{Name: "sealed_credentials", Type: field.TypeBytes},
 		{Name: "wrapped_key", Type: field.TypeBytes},
+		{Name: "verified_at", Type: field.TypeTime, Nullable: true},
 		{Name: "key_id", Type: field.TypeString},
 	}
 	// ProvidersTable holds the schema information for the "providers" table.
@@ -98,6 +169,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		CallsTable,
 		CallLimitsTable,
 		PhoneNumbersTable,
 		ProvidersTable,
@@ -105,5 +177,7 @@ var (
 )
 
 func init() {
+	CallsTable.ForeignKeys[0].RefTable = PhoneNumbersTable
+	CallsTable.ForeignKeys[1].RefTable = ProvidersTable
 	PhoneNumbersTable.ForeignKeys[0].RefTable = ProvidersTable
 }

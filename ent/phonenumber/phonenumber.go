@@ -33,6 +33,8 @@ const (
 	FieldOutboundEnabled = "outbound_enabled"
 	// EdgeProvider holds the string denoting the provider edge name in mutations.
 	EdgeProvider = "provider"
+	// EdgeCalls holds the string denoting the calls edge name in mutations.
+	EdgeCalls = "calls"
 	// Table holds the table name of the phonenumber in the database.
 	Table = "phone_numbers"
 	// ProviderTable is the table that holds the provider relation/edge.
@@ -42,6 +44,13 @@ const (
 	ProviderInverseTable = "providers"
 	// ProviderColumn is the table column denoting the provider relation/edge.
 	ProviderColumn = "provider_id"
+	// CallsTable is the table that holds the calls relation/edge.
+	CallsTable = "calls"
+	// CallsInverseTable is the table name for the Call entity.
+	// It exists in this package in order to avoid circular dependency with the "call" package.
+	CallsInverseTable = "calls"
+	// CallsColumn is the table column denoting the calls relation/edge.
+	CallsColumn = "from_number_id"
 )
 
 // Columns holds all SQL columns for phonenumber fields.
@@ -153,10 +162,31 @@ func ByProviderField(field string, opts ...sql.OrderTermOption) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newProviderStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByCallsCount orders the results by calls count.
+func ByCallsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCallsStep(), opts...)
+	}
+}
+
+// ByCalls orders the results by calls terms.
+func ByCalls(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCallsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newProviderStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ProviderInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, ProviderTable, ProviderColumn),
+	)
+}
+func newCallsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CallsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, CallsTable, CallsColumn),
 	)
 }

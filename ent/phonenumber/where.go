@@ -498,6 +498,29 @@ func HasProviderWith(preds ...predicate.Provider) predicate.PhoneNumber {
 	})
 }
 
+// HasCalls applies the HasEdge predicate on the "calls" edge.
+func HasCalls() predicate.PhoneNumber {
+	return predicate.PhoneNumber(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, CallsTable, CallsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCallsWith applies the HasEdge predicate on the "calls" edge with a given conditions (other predicates).
+func HasCallsWith(preds ...predicate.Call) predicate.PhoneNumber {
+	return predicate.PhoneNumber(func(s *sql.Selector) {
+		step := newCallsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.PhoneNumber) predicate.PhoneNumber {
 	return predicate.PhoneNumber(sql.AndPredicates(predicates...))

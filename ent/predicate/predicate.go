@@ -6,6 +6,9 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// Call is the predicate function for call builders.
+type Call func(*sql.Selector)
+
 // CallLimits is the predicate function for calllimits builders.
 type CallLimits func(*sql.Selector)
 

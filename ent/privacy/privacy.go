@@ -111,6 +111,30 @@ func DenyMutationOperationRule(op ent.Op) MutationRule {
 	return OnMutationOperation(rule, op)
 }
 
+// The CallQueryRuleFunc type is an adapter to allow the use of ordinary
+// functions as a query rule.
+type CallQueryRuleFunc func(context.Context, *ent.CallQuery) error
+
+// EvalQuery return f(ctx, q).
+func (f CallQueryRuleFunc) EvalQuery(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CallQuery); ok {
+		return f(ctx, q)
+	}
+	return Denyf("ent/privacy: unexpected query type %T, expect *ent.CallQuery", q)
+}
+
+// The CallMutationRuleFunc type is an adapter to allow the use of ordinary
+// functions as a mutation rule.
+type CallMutationRuleFunc func(context.Context, *ent.CallMutation) error
+
+// EvalMutation calls f(ctx, m).
+func (f CallMutationRuleFunc) EvalMutation(ctx context.Context, m ent.Mutation) error {
+	if m, ok := m.(*ent.CallMutation); ok {
+		return f(ctx, m)
+	}
+	return Denyf("ent/privacy: unexpected mutation type %T, expect *ent.CallMutation", m)
+}
+
 // The CallLimitsQueryRuleFunc type is an adapter to allow the use of ordinary
 // functions as a query rule.
 type CallLimitsQueryRuleFunc func(context.Context, *ent.CallLimitsQuery) error
@@ -218,6 +242,8 @@ var _ QueryMutationRule = FilterFunc(nil)
 
 func queryFilter(q ent.Query) (Filter, error) {
 	switch q := q.(type) {
+	case *ent.CallQuery:
+		return q.Filter(), nil
 	case *ent.CallLimitsQuery:
 		return q.Filter(), nil
 	case *ent.PhoneNumberQuery:
@@ -231,6 +257,8 @@ func queryFilter(q ent.Query) (Filter, error) {
 
 func mutationFilter(m ent.Mutation) (Filter, error) {
 	switch m := m.(type) {
+	case *ent.CallMutation:
+		return m.Filter(), nil
 	case *ent.CallLimitsMutation:
 		return m.Filter(), nil
 	case *ent.PhoneNumberMutation:

@@ -31,10 +31,14 @@ const (
 	FieldSealedCredentials = "sealed_credentials"
 	// FieldWrappedKey holds the string denoting the wrapped_key field in the database.
 	FieldWrappedKey = "wrapped_key"
+	// FieldVerifiedAt holds the string denoting the verified_at field in the database.
+	FieldVerifiedAt = "verified_at"
 	// FieldKeyID holds the string denoting the key_id field in the database.
 	FieldKeyID = "key_id"
 	// EdgeNumbers holds the string denoting the numbers edge name in mutations.
 	EdgeNumbers = "numbers"
+	// EdgeCalls holds the string denoting the calls edge name in mutations.
+	EdgeCalls = "calls"
 	// Table holds the table name of the provider in the database.
 	Table = "providers"
 	// NumbersTable is the table that holds the numbers relation/edge.
@@ -44,6 +48,13 @@ const (
 	NumbersInverseTable = "phone_numbers"
 	// NumbersColumn is the table column denoting the numbers relation/edge.
 	NumbersColumn = "provider_id"
+	// CallsTable is the table that holds the calls relation/edge.
+	CallsTable = "calls"
+	// CallsInverseTable is the table name for the Call entity.
+	// It exists in this package in order to avoid circular dependency with the "call" package.
+	CallsInverseTable = "calls"
+	// CallsColumn is the table column denoting the calls relation/edge.
+	CallsColumn = "provider_id"
 )
 
 // Columns holds all SQL columns for provider fields.
@@ -57,6 +68,7 @@ var Columns = []string{
 	FieldHint,
 	FieldSealedCredentials,
 	FieldWrappedKey,
+	FieldVerifiedAt,
 	FieldKeyID,
 }
 
@@ -140,6 +152,11 @@ func ByHint(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldHint, opts...).ToFunc()
 }
 
+// ByVerifiedAt orders the results by the verified_at field.
+func ByVerifiedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldVerifiedAt, opts...).ToFunc()
+}
+
 // ByKeyID orders the results by the key_id field.
 func ByKeyID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldKeyID, opts...).ToFunc()
@@ -158,10 +175,31 @@ func ByNumbers(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newNumbersStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByCallsCount orders the results by calls count.
+func ByCallsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCallsStep(), opts...)
+	}
+}
+
+// ByCalls orders the results by calls terms.
+func ByCalls(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCallsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newNumbersStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(NumbersInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, NumbersTable, NumbersColumn),
+	)
+}
+func newCallsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CallsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, CallsTable, CallsColumn),
 	)
 }

@@ -100,6 +100,11 @@ func WrappedKey(v []byte) predicate.Provider {
 	return predicate.Provider(sql.FieldEQ(FieldWrappedKey, v))
 }
 
+// VerifiedAt applies equality check predicate on the "verified_at" field. It's identical to VerifiedAtEQ.
+func VerifiedAt(v time.Time) predicate.Provider {
+	return predicate.Provider(sql.FieldEQ(FieldVerifiedAt, v))
+}
+
 // KeyID applies equality check predicate on the "key_id" field. It's identical to KeyIDEQ.
 func KeyID(v string) predicate.Provider {
 	return predicate.Provider(sql.FieldEQ(FieldKeyID, v))
@@ -525,6 +530,56 @@ func WrappedKeyLTE(v []byte) predicate.Provider {
 	return predicate.Provider(sql.FieldLTE(FieldWrappedKey, v))
 }
 
+// VerifiedAtEQ applies the EQ predicate on the "verified_at" field.
+func VerifiedAtEQ(v time.Time) predicate.Provider {
+	return predicate.Provider(sql.FieldEQ(FieldVerifiedAt, v))
+}
+
+// VerifiedAtNEQ applies the NEQ predicate on the "verified_at" field.
+func VerifiedAtNEQ(v time.Time) predicate.Provider {
+	return predicate.Provider(sql.FieldNEQ(FieldVerifiedAt, v))
+}
+
+// VerifiedAtIn applies the In predicate on the "verified_at" field.
+func VerifiedAtIn(vs ...time.Time) predicate.Provider {
+	return predicate.Provider(sql.FieldIn(FieldVerifiedAt, vs...))
+}
+
+// VerifiedAtNotIn applies the NotIn predicate on the "verified_at" field.
+func VerifiedAtNotIn(vs ...time.Time) predicate.Provider {
+	return predicate.Provider(sql.FieldNotIn(FieldVerifiedAt, vs...))
+}
+
+// VerifiedAtGT applies the GT predicate on the "verified_at" field.
+func VerifiedAtGT(v time.Time) predicate.Provider {
+	return predicate.Provider(sql.FieldGT(FieldVerifiedAt, v))
+}
+
+// VerifiedAtGTE applies the GTE predicate on the "verified_at" field.
+func VerifiedAtGTE(v time.Time) predicate.Provider {
+	return predicate.Provider(sql.FieldGTE(FieldVerifiedAt, v))
+}
+
+// VerifiedAtLT applies the LT predicate on the "verified_at" field.
+func VerifiedAtLT(v time.Time) predicate.Provider {
+	return predicate.Provider(sql.FieldLT(FieldVerifiedAt, v))
+}
+
+// VerifiedAtLTE applies the LTE predicate on the "verified_at" field.
+func VerifiedAtLTE(v time.Time) predicate.Provider {
+	return predicate.Provider(sql.FieldLTE(FieldVerifiedAt, v))
+}
+
+// VerifiedAtIsNil applies the IsNil predicate on the "verified_at" field.
+func VerifiedAtIsNil() predicate.Provider {
+	return predicate.Provider(sql.FieldIsNull(FieldVerifiedAt))
+}
+
+// VerifiedAtNotNil applies the NotNil predicate on the "verified_at" field.
+func VerifiedAtNotNil() predicate.Provider {
+	return predicate.Provider(sql.FieldNotNull(FieldVerifiedAt))
+}
+
 // KeyIDEQ applies the EQ predicate on the "key_id" field.
 func KeyIDEQ(v string) predicate.Provider {
 	return predicate.Provider(sql.FieldEQ(FieldKeyID, v))
@@ -605,6 +660,29 @@ func HasNumbers() predicate.Provider {
 func HasNumbersWith(preds ...predicate.PhoneNumber) predicate.Provider {
 	return predicate.Provider(func(s *sql.Selector) {
 		step := newNumbersStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCalls applies the HasEdge predicate on the "calls" edge.
+func HasCalls() predicate.Provider {
+	return predicate.Provider(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, CallsTable, CallsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCallsWith applies the HasEdge predicate on the "calls" edge with a given conditions (other predicates).
+func HasCallsWith(preds ...predicate.Call) predicate.Provider {
+	return predicate.Provider(func(s *sql.Selector) {
+		step := newCallsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

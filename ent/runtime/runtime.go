@@ -6,6 +6,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/ent/call"
 	"github.com/switchboard-dev/switchboard/ent/calllimits"
 	"github.com/switchboard-dev/switchboard/ent/phonenumber"
 	"github.com/switchboard-dev/switchboard/ent/provider"
@@ -19,6 +20,117 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	callMixin := schema.Call{}.Mixin()
+	call.Policy = privacy.NewPolicies(callMixin[1], schema.Call{})
+	call.Hooks[0] = func(next ent.Mutator) ent.Mutator {
+		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+			if err := call.Policy.EvalMutation(ctx, m); err != nil {
+				return nil, err
+			}
+			return next.Mutate(ctx, m)
+		})
+	}
+	callMixinHooks1 := callMixin[1].Hooks()
+
+	call.Hooks[1] = callMixinHooks1[0]
+
+	call.Hooks[2] = callMixinHooks1[1]
+	callMixinFields0 := callMixin[0].Fields()
+	_ = callMixinFields0
+	callMixinFields1 := callMixin[1].Fields()
+	_ = callMixinFields1
+	callMixinFields2 := callMixin[2].Fields()
+	_ = callMixinFields2
+	callFields := schema.Call{}.Fields()
+	_ = callFields
+	// callDescAccountID is the schema descriptor for account_id field.
+	callDescAccountID := callMixinFields1[0].Descriptor()
+	// call.AccountIDValidator is a validator for the "account_id" field. It is called by the builders before save.
+	call.AccountIDValidator = func() func(string) error {
+		validators := callDescAccountID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(account_id string) error {
+			for _, fn := range fns {
+				if err := fn(account_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// callDescCreatedAt is the schema descriptor for created_at field.
+	callDescCreatedAt := callMixinFields2[0].Descriptor()
+	// call.DefaultCreatedAt holds the default value on creation for the created_at field.
+	call.DefaultCreatedAt = callDescCreatedAt.Default.(func() time.Time)
+	// callDescUpdatedAt is the schema descriptor for updated_at field.
+	callDescUpdatedAt := callMixinFields2[1].Descriptor()
+	// call.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	call.DefaultUpdatedAt = callDescUpdatedAt.Default.(func() time.Time)
+	// call.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	call.UpdateDefaultUpdatedAt = callDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// callDescFromE164 is the schema descriptor for from_e164 field.
+	callDescFromE164 := callFields[2].Descriptor()
+	// call.FromE164Validator is a validator for the "from_e164" field. It is called by the builders before save.
+	call.FromE164Validator = func() func(string) error {
+		validators := callDescFromE164.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(from_e164 string) error {
+			for _, fn := range fns {
+				if err := fn(from_e164); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// callDescToE164 is the schema descriptor for to_e164 field.
+	callDescToE164 := callFields[3].Descriptor()
+	// call.ToE164Validator is a validator for the "to_e164" field. It is called by the builders before save.
+	call.ToE164Validator = func() func(string) error {
+		validators := callDescToE164.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(to_e164 string) error {
+			for _, fn := range fns {
+				if err := fn(to_e164); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// callDescCarrier is the schema descriptor for carrier field.
+	callDescCarrier := callFields[5].Descriptor()
+	// call.CarrierValidator is a validator for the "carrier" field. It is called by the builders before save.
+	call.CarrierValidator = callDescCarrier.Validators[0].(func(string) error)
+	// callDescSessionID is the schema descriptor for session_id field.
+	callDescSessionID := callFields[7].Descriptor()
+	// call.SessionIDValidator is a validator for the "session_id" field. It is called by the builders before save.
+	call.SessionIDValidator = callDescSessionID.Validators[0].(func(string) error)
+	// callDescDurationSeconds is the schema descriptor for duration_seconds field.
+	callDescDurationSeconds := callFields[12].Descriptor()
+	// call.DefaultDurationSeconds holds the default value on creation for the duration_seconds field.
+	call.DefaultDurationSeconds = callDescDurationSeconds.Default.(int)
+	// call.DurationSecondsValidator is a validator for the "duration_seconds" field. It is called by the builders before save.
+	call.DurationSecondsValidator = callDescDurationSeconds.Validators[0].(func(int) error)
+	// callDescCapsSettled is the schema descriptor for caps_settled field.
+	callDescCapsSettled := callFields[15].Descriptor()
+	// call.DefaultCapsSettled holds the default value on creation for the caps_settled field.
+	call.DefaultCapsSettled = callDescCapsSettled.Default.(bool)
+	// callDescID is the schema descriptor for id field.
+	callDescID := callMixinFields0[0].Descriptor()
+	// call.DefaultID holds the default value on creation for the id field.
+	call.DefaultID = callDescID.Default.(func() string)
+	// call.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	call.IDValidator = callDescID.Validators[0].(func(string) error)
 	calllimitsMixin := schema.CallLimits{}.Mixin()
 	calllimits.Policy = privacy.NewPolicies(calllimitsMixin[1], schema.CallLimits{})
 	calllimits.Hooks[0] = func(next ent.Mutator) ent.Mutator {
@@ -265,7 +377,7 @@ func init() {
 	// provider.WrappedKeyValidator is a validator for the "wrapped_key" field. It is called by the builders before save.
 	provider.WrappedKeyValidator = providerDescWrappedKey.Validators[0].(func([]byte) error)
 	// providerDescKeyID is the schema descriptor for key_id field.
-	providerDescKeyID := providerFields[5].Descriptor()
+	providerDescKeyID := providerFields[6].Descriptor()
 	// provider.KeyIDValidator is a validator for the "key_id" field. It is called by the builders before save.
 	provider.KeyIDValidator = providerDescKeyID.Validators[0].(func(string) error)
 	// providerDescID is the schema descriptor for id field.

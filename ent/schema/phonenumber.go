@@ -39,6 +39,7 @@ func (PhoneNumber) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("provider", Provider.Type).Ref("numbers").
 			Field("provider_id").Unique().Required().Immutable(),
+		callsEdge(),
 	}
 }
 

@@ -35,6 +35,8 @@ func (Provider) Fields() []ent.Field {
 			Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Bytes("wrapped_key").Sensitive().NotEmpty().
 			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Time("verified_at").Optional().Nillable().
+			Comment("When verifyProvider last had the carrier accept these credentials."),
 		field.String("key_id").NotEmpty().
 			Comment("Which key-encryption key wrapped the data key; never key material.").
 			Annotations(entgql.Skip(entgql.SkipAll)),
@@ -47,6 +49,7 @@ func (Provider) Edges() []ent.Edge {
 		// The database refuses to delete a provider that numbers still use.
 		edge.To("numbers", PhoneNumber.Type).
 			Annotations(entsql.OnDelete(entsql.Restrict), entgql.RelayConnection()),
+		callsEdge(),
 	}
 }
 

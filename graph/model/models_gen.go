@@ -4,6 +4,7 @@ package model
 
 import (
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/switchboard-dev/switchboard/ent"
 )
 
 type CreatePhoneNumberInput struct {
@@ -26,6 +27,20 @@ type CreateProviderInput struct {
 	Credentials any `json:"credentials"`
 }
 
+type OriginateCallInput struct {
+	// The caller ID: a number of this account with outbound calls enabled, in E.164.
+	From string `json:"from"`
+	// The number to call, in E.164.
+	To string `json:"to"`
+	// The agent placing the call. When `from` is pinned, it must be that agent (or omitted).
+	AgentID *string `json:"agentID,omitempty"`
+	// Any unique string (a UUID): repeating it within 24 hours returns the first call and places nothing.
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+}
+
+type Subscription struct {
+}
+
 // For each field: omit to leave it unchanged, null for no limit, 0 to block, n to cap.
 type UpdateCallLimitsInput struct {
 	ConcurrentMax   graphql.Omittable[*int] `json:"concurrentMax,omitempty"`
@@ -41,4 +56,17 @@ type UpdatePhoneNumberInput struct {
 	InboundEnabled graphql.Omittable[*bool] `json:"inboundEnabled,omitempty"`
 	// Omit to leave unchanged.
 	OutboundEnabled graphql.Omittable[*bool] `json:"outboundEnabled,omitempty"`
+}
+
+// The account's cost-cap counters right now, next to its limits.
+type Usage struct {
+	// Calls in progress.
+	Concurrent int `json:"concurrent"`
+	// Calls started in the last 60 seconds.
+	CallsLastMinute int `json:"callsLastMinute"`
+	// Calls placed today (UTC).
+	CallsToday int `json:"callsToday"`
+	// Talk minutes charged today (UTC); each call counts its started minutes.
+	MinutesToday int             `json:"minutesToday"`
+	Limits       *ent.CallLimits `json:"limits"`
 }

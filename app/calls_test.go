@@ -1,0 +1,143 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket/wsjson"
+)
+
+const sandboxToken = "sandbox-token-0123456789"
+
+// createSandboxNumber makes a sandbox provider with these call timings and a number on it.
+func (s *testServer) createSandboxNumber(tok, e164 string, creds map[string]any) string {
+	s.t.Helper()
+	creds["token"] = sandboxToken
+	var p providerOut
+	s.post(tok, createProviderOp, map[string]any{"in": map[string]any{"carrier": "sandbox", "label": "Sandbox", "credentials": creds}}).into(s.t, "createProvider", &p)
+	return s.createNumber(tok, p.ID, e164, nil).ID
+}
+
+const originateOp = `mutation($in: OriginateCallInput!) { originateCall(input: $in) { id status sessionID providerCallID carrier fromE164 toE164 } }`
+
+type callOut struct {
+	ID, Status, SessionID, Carrier, FromE164, ToE164 string
+	ProviderCallID                                   *string
+	DurationSeconds                                  int
+}
+
+// The whole lifecycle in the embedded setup, from the playground's point of view: a sandbox call
+// rings, is answered and hangs up; a subscriber sees every status in order; usage charges its
+// minute.
+func TestSandboxCallLifecycleAndSubscription(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	tok := s.token("acct_calls")
+	s.createSandboxNumber(tok, "+14155550170", map[string]any{"ring_seconds": "0.05", "talk_seconds": "0.2"})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, msg := dialGraphQLWS(t, ctx, strings.TrimPrefix(s.http.URL, "http://"), tok)
+	if msg["type"] != "connection_ack" {
+		t.Fatalf("connection_init: %v", msg)
+	}
+	if err := wsjson.Write(ctx, ws, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription { callUpdated { id status durationSeconds } }`}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the subscription reach Redis before the call starts
+
+	var c callOut
+	s.post(tok, originateOp, map[string]any{"in": map[string]any{"from": "+14155550170", "to": "+14155550999"}}).into(t, "originateCall", &c)
+	if c.Status != "QUEUED" || c.ProviderCallID == nil || !strings.HasPrefix(*c.ProviderCallID, "SB") || !strings.HasPrefix(c.SessionID, "sess_") || c.Carrier != "sandbox" {
+		t.Fatalf("originateCall returned %+v", c)
+	}
+
+	var seen []string
+	for len(seen) == 0 || seen[len(seen)-1] != "COMPLETED" {
+		var m struct {
+			Type    string
+			Payload struct {
+				Data struct{ CallUpdated callOut }
+			}
+		}
+		if err := wsjson.Read(ctx, ws, &m); err != nil {
+			t.Fatalf("after %v: %v", seen, err)
+		}
+		if m.Type != "next" || m.Payload.Data.CallUpdated.ID != c.ID {
+			t.Fatalf("subscription message %+v", m)
+		}
+		seen = append(seen, m.Payload.Data.CallUpdated.Status)
+		if len(seen) > 5 {
+			break
+		}
+	}
+	if got := strings.Join(seen, " "); got != "RINGING IN_PROGRESS COMPLETED" {
+		t.Fatalf("subscriber saw %q, want RINGING IN_PROGRESS COMPLETED", got)
+	}
+
+	var stored struct {
+		Status          string
+		DurationSeconds int
+		AnsweredAt      *time.Time
+		EndedAt         *time.Time
+	}
+	s.post(tok, `query($id: ID!) { node(id: $id) { ... on Call { status durationSeconds answeredAt endedAt } } }`, map[string]any{"id": c.ID}).into(t, "node", &stored)
+	if stored.Status != "COMPLETED" || stored.AnsweredAt == nil || stored.EndedAt == nil {
+		t.Fatalf("stored call %+v", stored)
+	}
+	var usage struct {
+		Concurrent, CallsLastMinute, CallsToday, MinutesToday int
+	}
+	s.post(tok, `{ usage { concurrent callsLastMinute callsToday minutesToday limits { concurrentMax } } }`, nil).into(t, "usage", &usage)
+	if usage.Concurrent != 0 || usage.CallsLastMinute != 1 || usage.CallsToday != 1 || usage.MinutesToday != 1 {
+		t.Fatalf("usage after one completed call: %+v", usage)
+	}
+}
+
+// The calls connection filters by status, caller ID, agent and time.
+func TestCallsAreListedAndFiltered(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	tok := s.token("acct_list")
+	s.createSandboxNumber(tok, "+14155550171", map[string]any{"outcome": "busy", "ring_seconds": "0.01"})
+	start := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
+	var ids []string
+	for i := range 3 {
+		var c callOut
+		in := map[string]any{"from": "+14155550171", "to": "+1415555099" + string(rune('0'+i))}
+		if i == 0 {
+			in["agentID"] = "agent_a"
+		}
+		s.post(tok, originateOp, map[string]any{"in": in}).into(t, "originateCall", &c)
+		ids = append(ids, c.ID)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var conn struct{ TotalCount int }
+		s.post(tok, `{ calls(where: {status: BUSY}) { totalCount } }`, nil).into(t, "calls", &conn)
+		if conn.TotalCount == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 3 sandbox calls ended BUSY", conn.TotalCount)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var conn struct {
+		TotalCount int
+		Edges      []struct{ Node callOut }
+	}
+	s.post(tok, `query($since: Time!) { calls(where: {agentID: "agent_a", fromE164: "+14155550171", createdAtGTE: $since}) { totalCount edges { node { id } } } }`,
+		map[string]any{"since": start}).into(t, "calls", &conn)
+	if conn.TotalCount != 1 || conn.Edges[0].Node.ID != ids[0] {
+		raw, _ := json.Marshal(conn)
+		t.Fatalf("calls of agent_a: %s", raw)
+	}
+	other := s.token("acct_other")
+	s.post(other, `{ calls { totalCount } }`, nil).into(t, "calls", &conn)
+	if conn.TotalCount != 0 {
+		t.Fatalf("another account sees %d calls", conn.TotalCount)
+	}
+}

@@ -1,0 +1,376 @@
+// Package calls places outbound calls and follows them to their end: the originateCall pipeline
+// (caller ID, idempotency, cost caps, decrypt, dispatch, record), the carriers' signed status
+// callbacks, the bookkeeping that keeps the Redis caps equal to what Postgres knows, and live
+// call events for subscribers.
+//
+// Postgres holds the truth. A call row is written before the carrier is asked, so a call the
+// carrier may have placed is never lost; Redis holds the caps counters and can be rebuilt from
+// the rows (see package caps).
+package calls
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/switchboard-dev/switchboard/apperr"
+	"github.com/switchboard-dev/switchboard/auth"
+	"github.com/switchboard-dev/switchboard/caps"
+	"github.com/switchboard-dev/switchboard/carriers"
+	"github.com/switchboard-dev/switchboard/carriers/sandbox"
+	"github.com/switchboard-dev/switchboard/e164"
+	"github.com/switchboard-dev/switchboard/ent"
+	"github.com/switchboard-dev/switchboard/ent/call"
+	"github.com/switchboard-dev/switchboard/ent/phonenumber"
+	"github.com/switchboard-dev/switchboard/ids"
+	"github.com/switchboard-dev/switchboard/provisioning"
+)
+
+// Config is how calls are placed.
+type Config struct {
+	// PublicURL is where carriers reach this service (scheme://host[:port], no path): status
+	// callbacks go to PublicURL/webhooks/{carrier}/{providerID}.
+	PublicURL string
+	// AnswerURL is handed to the carrier as the call's instructions URL; "{session}" in it is
+	// replaced by the call's session id.
+	AnswerURL string
+	// CallProcessorURL, when set, takes over dispatch: calls are POSTed to its
+	// /telephony/originate instead of to the carrier.
+	CallProcessorURL string
+	// RingTimeout is how long a call rings before the carrier gives up; 0 = carrier default.
+	RingTimeout time.Duration
+	// MaxCallDuration bounds how long a call may stay unfinished without a final callback before
+	// it is failed and its cap slot freed (default 4h).
+	MaxCallDuration time.Duration
+	// Carrier finds the plugin for a carrier id (the server's registry, with its overrides).
+	Carrier func(id string) (carriers.Carrier, bool)
+}
+
+// Service places and follows calls for the caller's account (auth.Viewer in the context).
+type Service struct {
+	client *ent.Client
+	prov   *provisioning.Service
+	caps   *caps.Store
+	events *Events
+	cfg    Config
+	log    *slog.Logger
+}
+
+// New returns a Service.
+func New(client *ent.Client, prov *provisioning.Service, store *caps.Store, events *Events, cfg Config, log *slog.Logger) *Service {
+	if cfg.MaxCallDuration <= 0 {
+		cfg.MaxCallDuration = 4 * time.Hour
+	}
+	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	return &Service{client: client, prov: prov, caps: store, events: events, cfg: cfg, log: log}
+}
+
+// OriginateInput is what originateCall asks for.
+type OriginateInput struct {
+	From, To       string
+	AgentID        *string
+	IdempotencyKey *string
+}
+
+// idempotencyWindow is how long a key returns its first call.
+const idempotencyWindow = 24 * time.Hour
+
+const maxIdempotencyKeyLen = 255
+
+// Originate places a call: caller ID → idempotency → caps → decrypt → dispatch → record. It
+// returns the call with the carrier's call id and the session id, or an *apperr.Error whose code
+// says which step refused. No step is retried against the carrier: a dial that may have gone
+// through is never repeated.
+func (s *Service) Originate(ctx context.Context, in OriginateInput) (*ent.Call, error) {
+	viewer, ok := auth.FromContext(ctx)
+	if !ok {
+		return nil, apperr.Unauthenticatedf("sign in with a bearer token")
+	}
+	if err := validate(in); err != nil {
+		return nil, err
+	}
+	num, agent, err := s.callerID(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if in.IdempotencyKey != nil {
+		if first, err := s.byKey(ctx, *in.IdempotencyKey); err != nil || first != nil {
+			return first, err
+		}
+	}
+	plugin, ok := s.cfg.Carrier(num.Edges.Provider.Carrier)
+	if !ok {
+		return nil, apperr.Unavailablef(nil, "this server cannot dial through %s: the carrier plugin is not enabled", num.Edges.Provider.Carrier)
+	}
+
+	if s.cfg.AnswerURL == "" && num.Edges.Provider.Carrier != sandbox.ID {
+		return nil, apperr.Unavailablef(nil, "this server cannot call through %s yet: its operator has not set SWITCHBOARD_ANSWER_URL, where the carrier fetches the call's instructions", num.Edges.Provider.Carrier)
+	}
+	limits, err := s.prov.Limits(ctx)
+	if err != nil {
+		return nil, err
+	}
+	callID := ids.Call.New()
+	if err := s.reserve(ctx, viewer.AccountID, callID, limits); err != nil {
+		return nil, err
+	}
+	c, err := s.record(ctx, callID, num, agent, in)
+	if err != nil {
+		s.release(viewer.AccountID, callID)
+		var first *ent.Call
+		if in.IdempotencyKey != nil && ent.IsConstraintError(err) {
+			// Another request with the same key won the race: it places the call, this one
+			// returns it.
+			if first, err = s.byKey(ctx, *in.IdempotencyKey); first != nil {
+				return first, nil
+			}
+		}
+		return nil, err
+	}
+	return s.dispatch(ctx, c, plugin, num.Edges.Provider)
+}
+
+func validate(in OriginateInput) error {
+	if err := e164.Validate(in.From); err != nil {
+		return apperr.BadInput("from", "from: %s", err)
+	}
+	if err := e164.Validate(in.To); err != nil {
+		return apperr.BadInput("to", "to: %s", err)
+	}
+	if err := provisioning.ValidateAgentID(in.AgentID); err != nil {
+		return err
+	}
+	if k := in.IdempotencyKey; k != nil && (*k == "" || len(*k) > maxIdempotencyKeyLen || !utf8.ValidString(*k)) {
+		return apperr.BadInput("idempotencyKey", "idempotencyKey must be 1 to %d bytes of text (a UUID is a good choice), or omitted", maxIdempotencyKeyLen)
+	}
+	return nil
+}
+
+// callerID checks that from is a number of this account that may call out, for this agent, and
+// returns it with its provider and the agent the call is for.
+func (s *Service) callerID(ctx context.Context, in OriginateInput) (*ent.PhoneNumber, *string, error) {
+	num, err := s.client.PhoneNumber.Query().Where(phonenumber.E164(in.From)).WithProvider().Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, nil, callerIDRefused("%s is not a number of this account: register it with createPhoneNumber first", in.From)
+	case err != nil:
+		return nil, nil, err
+	case !num.OutboundEnabled:
+		return nil, nil, callerIDRefused("%s has outbound calls switched off: enable them with updatePhoneNumber(input: {outboundEnabled: true})", in.From)
+	}
+	agent := in.AgentID
+	if num.AgentID != nil {
+		if agent != nil && *agent != *num.AgentID {
+			return nil, nil, callerIDRefused("%s is pinned to another agent: call from a number pinned to %q or an unpinned one", in.From, *agent)
+		}
+		agent = num.AgentID
+	}
+	return num, agent, nil
+}
+
+func callerIDRefused(format string, args ...any) error {
+	e := apperr.BadInput("from", format, args...)
+	e.Code = apperr.CallerIDNotAllowed
+	return e
+}
+
+// byKey returns the call placed with this idempotency key in the last 24 hours, or nil. A key
+// last used longer ago is freed for the new call.
+func (s *Service) byKey(ctx context.Context, key string) (*ent.Call, error) {
+	c, err := s.client.Call.Query().Where(call.IdempotencyKey(key)).Only(ctx)
+	switch {
+	case ent.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case time.Since(c.CreatedAt) < idempotencyWindow:
+		return c, nil
+	}
+	err = s.client.Call.Update().Where(call.ID(c.ID), call.IdempotencyKey(key)).ClearIdempotencyKey().Exec(ctx)
+	return nil, err
+}
+
+// reserve takes the call's place in the caps, rebuilding the account's counters from the
+// database first when Redis has lost them.
+func (s *Service) reserve(ctx context.Context, account, callID string, limits caps.Limits) error {
+	err := s.caps.Reserve(ctx, account, callID, limits)
+	if errors.Is(err, caps.ErrNotReady) {
+		if err = s.Rebuild(ctx, account); err == nil {
+			err = s.caps.Reserve(ctx, account, callID, limits)
+		}
+	}
+	return capsError(err)
+}
+
+// capsError turns the caps' refusals into the API's errors.
+func capsError(err error) error {
+	var exceeded *caps.ExceededError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &exceeded):
+		e := apperr.BadInput("", "%s", capMessage(exceeded))
+		e.Code = apperr.CapExceeded
+		e.Extensions = map[string]any{
+			"dimension":         string(exceeded.Dimension),
+			"limit":             exceeded.Limit,
+			"retryAfterSeconds": int((exceeded.RetryAfter + time.Second - 1) / time.Second),
+		}
+		return e
+	case errors.Is(err, caps.ErrUnavailable), errors.Is(err, caps.ErrNotReady):
+		return apperr.Unavailablef(err, "the cost-cap store (Redis) is unreachable, so no call was placed; try again shortly")
+	default:
+		return err
+	}
+}
+
+func capMessage(e *caps.ExceededError) string {
+	if e.Limit == 0 {
+		return fmt.Sprintf("calls are blocked: the account's %s limit is 0 (a kill switch); raise it with updateCallLimits to call again", e.Dimension)
+	}
+	what := map[caps.Dimension]string{
+		caps.Concurrent:     "%d calls are already in progress, the account's concurrentMax",
+		caps.CallsPerMinute: "%d calls were started in the last minute, the account's callsPerMinute",
+		caps.DailyCalls:     "%d calls were placed today (UTC), the account's dailyCallsMax",
+		caps.DailyMinutes:   "the %d talk minutes allowed today (UTC) are used up, the account's dailyMinutesMax",
+	}[e.Dimension]
+	if what == "" {
+		what = "the %d " + string(e.Dimension) + " limit is reached"
+	}
+	return fmt.Sprintf(what, e.Limit) + fmt.Sprintf("; no call was placed, retry after %s", e.RetryAfter.Round(time.Second))
+}
+
+// record writes the call row before the carrier is asked.
+func (s *Service) record(ctx context.Context, callID string, num *ent.PhoneNumber, agent *string, in OriginateInput) (*ent.Call, error) {
+	return s.client.Call.Create().
+		SetID(callID).
+		SetFromNumberID(num.ID).
+		SetProviderID(num.ProviderID).
+		SetFromE164(num.E164).
+		SetToE164(in.To).
+		SetNillableAgentID(agent).
+		SetCarrier(num.Edges.Provider.Carrier).
+		SetSessionID(ids.Session.New()).
+		SetNillableIdempotencyKey(in.IdempotencyKey).
+		Save(ctx)
+}
+
+// release gives a reservation back; a failure only delays the slot until its lease ends.
+func (s *Service) release(account, callID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.caps.Release(ctx, account, callID); err != nil {
+		slog.Warn("cap reservation not released; it frees when its lease ends", "call", callID, "err", err)
+	}
+}
+
+// dispatch asks the carrier (or the call processor) to place the recorded call and records the
+// outcome.
+func (s *Service) dispatch(ctx context.Context, c *ent.Call, plugin carriers.Carrier, p *ent.Provider) (*ent.Call, error) {
+	req := carriers.OriginateRequest{
+		From:              c.FromE164,
+		To:                c.ToE164,
+		AnswerURL:         s.answerURL(c.SessionID),
+		StatusCallbackURL: s.callbackURL(p, c.ID),
+		RingTimeout:       s.cfg.RingTimeout,
+		SessionID:         c.SessionID,
+	}
+	var res carriers.OriginateResult
+	creds, err := s.prov.OpenCredentials(ctx, p)
+	if err == nil {
+		if s.cfg.CallProcessorURL != "" {
+			res, err = s.callProcessor(ctx, c, p, req)
+		} else {
+			res, err = plugin.Originate(ctx, creds, req)
+		}
+	} else {
+		err = fmt.Errorf("%w: %w", errNotSent, err)
+	}
+	// The outcome is written whatever happens to the request's context from here on.
+	ctx = context.WithoutCancel(ctx)
+	var refused *carriers.Error
+	switch {
+	case err == nil:
+		return s.client.Call.UpdateOne(c).SetProviderCallID(res.ProviderCallID).SetDispatch(call.DispatchSent).Save(ctx)
+	case errors.As(err, &refused) || errors.Is(err, errNotSent):
+		s.refused(ctx, c, err)
+		if refused != nil {
+			return nil, provisioning.CarrierError(refused, "refused the call")
+		}
+		return nil, err
+	default:
+		s.log.Warn("carrier outcome unknown; waiting for its status callback", "call", c.ID, "carrier", c.Carrier, "err", err)
+		reason := "the carrier did not confirm the call; its status callback will settle it"
+		if _, uerr := s.client.Call.UpdateOne(c).SetDispatch(call.DispatchUnknown).SetFailureReason(reason).Save(ctx); uerr != nil {
+			s.log.Error("record unknown dispatch", "call", c.ID, "err", uerr)
+		}
+		e := apperr.BadInput("", "%s did not confirm call %s in time; it may still ring. Follow it with the calls query or the callUpdated subscription; do not place it again", c.Carrier, c.ID)
+		e.Code = apperr.CarrierError
+		e.Extensions = map[string]any{"carrierCode": "OUTCOME_UNKNOWN", "callID": c.ID}
+		return nil, e
+	}
+}
+
+// errNotSent marks a dispatch that failed before anything reached the carrier.
+var errNotSent = errors.New("call not sent")
+
+// refused records a call the carrier definitely did not place and gives its reservation back.
+func (s *Service) refused(ctx context.Context, c *ent.Call, cause error) {
+	reason := "not placed: " + cause.Error()
+	if _, err := s.client.Call.UpdateOne(c).
+		SetStatus(call.StatusFAILED).SetDispatch(call.DispatchRefused).SetFailureReason(clip(reason, 500)).
+		SetEndedAt(time.Now()).SetCapsSettled(true).Save(ctx); err != nil {
+		s.log.Error("record refused call", "call", c.ID, "err", err)
+	}
+	s.release(c.AccountID, c.ID)
+}
+
+// answerURL is where the carrier fetches the call's instructions. The sandbox never fetches
+// them, so without a configured URL it gets a placeholder on this server.
+func (s *Service) answerURL(session string) string {
+	tmpl := s.cfg.AnswerURL
+	if tmpl == "" {
+		tmpl = s.cfg.PublicURL + "/sandbox/answer/{session}"
+	}
+	return strings.ReplaceAll(tmpl, "{session}", url.PathEscape(session))
+}
+
+// callbackURL is where the carrier reports the call's progress. The call id in the query lets a
+// callback find a call whose carrier id never came back (a dispatch that timed out).
+func (s *Service) callbackURL(p *ent.Provider, callID string) string {
+	return fmt.Sprintf("%s/webhooks/%s/%s?call=%s", s.cfg.PublicURL, url.PathEscape(p.Carrier), url.PathEscape(p.ID), url.QueryEscape(callID))
+}
+
+// callProcessor hands the call to the operator's call processor, which dials it.
+func (s *Service) callProcessor(ctx context.Context, c *ent.Call, p *ent.Provider, req carriers.OriginateRequest) (carriers.OriginateResult, error) {
+	body, _ := json.Marshal(map[string]any{
+		"callID": c.ID, "accountID": c.AccountID, "sessionID": c.SessionID,
+		"carrier": p.Carrier, "providerID": p.ID, "from": req.From, "to": req.To, "agentID": c.AgentID,
+		"answerURL": req.AnswerURL, "statusCallbackURL": req.StatusCallbackURL,
+	})
+	api := carriers.APIClient{Carrier: "callprocessor"}
+	r, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(s.cfg.CallProcessorURL, "/")+"/telephony/originate", bytes.NewReader(body))
+	if err != nil {
+		return carriers.OriginateResult{}, fmt.Errorf("%w: %w", errNotSent, err)
+	}
+	r.Header.Set("Content-Type", "application/json")
+	return api.Originate(ctx, r, "providerCallID")
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

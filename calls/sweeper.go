@@ -1,0 +1,100 @@
+package calls
+
+import (
+	"context"
+	"time"
+
+	"entgo.io/ent/privacy"
+
+	"github.com/switchboard-dev/switchboard/auth"
+	"github.com/switchboard-dev/switchboard/carriers"
+	"github.com/switchboard-dev/switchboard/ent"
+	"github.com/switchboard-dev/switchboard/ent/call"
+)
+
+// unconfirmedTimeout is how long a call whose dispatch never confirmed (the carrier timed out,
+// or the process died while dialling) waits for a callback before it is failed.
+const unconfirmedTimeout = 15 * time.Minute
+
+// Run keeps the caps in step with the calls until ctx ends: every interval it renews the leases
+// of unfinished calls, settles ended calls that Redis missed, and fails calls that never heard
+// back from their carrier. Every replica may run it; each step is idempotent.
+func (s *Service) Run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		s.Sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Sweep runs the bookkeeping once.
+func (s *Service) Sweep(ctx context.Context) {
+	all := privacy.DecisionContext(ctx, privacy.Allow)
+	unfinished := call.StatusIn(before(carriers.StatusCompleted)...)
+	counted := call.DispatchNEQ(call.DispatchRefused)
+
+	active, err := s.client.Call.Query().Where(unfinished, counted).Select(call.FieldID, call.FieldAccountID).All(all)
+	if err != nil {
+		s.log.Warn("sweep: list unfinished calls", "err", err)
+		return
+	}
+	byAccount := map[string][]string{}
+	for _, c := range active {
+		byAccount[c.AccountID] = append(byAccount[c.AccountID], c.ID)
+	}
+	for account, ids := range byAccount {
+		if err := s.caps.Renew(ctx, account, ids...); err != nil {
+			s.log.Warn("sweep: renew leases", "account", account, "err", err)
+		}
+	}
+
+	ended, err := s.client.Call.Query().Where(call.CapsSettled(false), call.StatusIn(finals()...)).All(all)
+	if err != nil {
+		s.log.Warn("sweep: list unsettled calls", "err", err)
+	}
+	for _, c := range ended {
+		s.settle(ctx, c)
+	}
+
+	now := time.Now()
+	stale, err := s.client.Call.Query().Where(unfinished, call.Or(
+		call.CreatedAtLT(now.Add(-s.cfg.MaxCallDuration)),
+		call.And(call.DispatchIn(call.DispatchPending, call.DispatchUnknown), call.CreatedAtLT(now.Add(-unconfirmedTimeout))),
+	)).All(all)
+	if err != nil {
+		s.log.Warn("sweep: list stale calls", "err", err)
+	}
+	for _, c := range stale {
+		reason := "no final status from the carrier within " + s.cfg.MaxCallDuration.String()
+		if c.Dispatch != call.DispatchSent {
+			reason = "the carrier never confirmed the call"
+		}
+		if err := s.Apply(asAccount(ctx, c), c, carriers.StatusEvent{Status: carriers.StatusFailed, Reason: reason}); err != nil {
+			s.log.Warn("sweep: fail stale call", "call", c.ID, "err", err)
+		}
+	}
+}
+
+// asAccount acts for the call's account, as the system.
+func asAccount(ctx context.Context, c *ent.Call) context.Context {
+	return auth.NewContext(ctx, auth.Viewer{AccountID: c.AccountID, Read: true, Write: true})
+}
+
+// statuses are all call statuses.
+var statuses = []call.Status{call.StatusQUEUED, call.StatusRINGING, call.StatusIN_PROGRESS, call.StatusCOMPLETED,
+	call.StatusBUSY, call.StatusNO_ANSWER, call.StatusFAILED, call.StatusCANCELED}
+
+func finals() []call.Status {
+	var out []call.Status
+	for _, st := range statuses {
+		if carriers.CallStatus(st).Terminal() {
+			out = append(out, st)
+		}
+	}
+	return out
+}
