@@ -213,13 +213,12 @@ const capsLease = 2 * time.Minute
 // Calls returns the service that places and follows calls.
 func (a *App) Calls() *calls.Service {
 	if a.calls == nil {
-		a.calls = calls.New(a.client, a.Provisioning(), caps.New(a.redis, caps.Options{Lease: capsLease}),
-			calls.NewEvents(a.redis, a.log), calls.Config{
-				PublicURL:        a.cfg.PublicURL,
-				AnswerURL:        a.cfg.AnswerURL,
-				CallProcessorURL: a.cfg.CallProcessorURL,
-				Carrier:          a.carriers.Lookup,
-			}, a.log)
+		a.calls = calls.New(a.client, a.Provisioning(), caps.New(a.redis, caps.Options{Lease: capsLease}), a.redis, calls.Config{
+			PublicURL:        a.cfg.PublicURL,
+			AnswerURL:        a.cfg.AnswerURL,
+			CallProcessorURL: a.cfg.CallProcessorURL,
+			Carrier:          a.carriers.Lookup,
+		}, a.log)
 	}
 	return a.calls
 }

@@ -30,8 +30,8 @@ type callOut struct {
 }
 
 // The whole lifecycle in the embedded setup, from the playground's point of view: a sandbox call
-// rings, is answered and hangs up; a subscriber sees every status in order; usage charges its
-// minute.
+// rings, is answered and hangs up; a subscriber sees every status in order; usage charges a
+// started minute per call.
 func TestSandboxCallLifecycleAndSubscription(t *testing.T) {
 	s := startServer(t, t.TempDir(), nil)
 	tok := s.token("acct_calls")
@@ -47,32 +47,36 @@ func TestSandboxCallLifecycleAndSubscription(t *testing.T) {
 		"query": `subscription { callUpdated { id status durationSeconds } }`}}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond) // let the subscription reach Redis before the call starts
+	type update struct {
+		Type    string
+		Payload struct {
+			Data struct{ CallUpdated callOut }
+		}
+	}
+	next := func() callOut {
+		var m update
+		if err := wsjson.Read(ctx, ws, &m); err != nil || m.Type != "next" {
+			t.Fatalf("subscription message %+v: %v", m, err)
+		}
+		return m.Payload.Data.CallUpdated
+	}
+	// The subscription is live once it delivers: a first call proves it, the second is watched.
+	var probe, c callOut
+	s.post(tok, originateOp, map[string]any{"in": map[string]any{"from": "+14155550170", "to": "+14155550998"}}).into(t, "originateCall", &probe)
+	for u := next(); u.ID != probe.ID || u.Status != "COMPLETED"; u = next() {
+	}
 
-	var c callOut
 	s.post(tok, originateOp, map[string]any{"in": map[string]any{"from": "+14155550170", "to": "+14155550999"}}).into(t, "originateCall", &c)
 	if c.Status != "QUEUED" || c.ProviderCallID == nil || !strings.HasPrefix(*c.ProviderCallID, "SB") || !strings.HasPrefix(c.SessionID, "sess_") || c.Carrier != "sandbox" {
 		t.Fatalf("originateCall returned %+v", c)
 	}
-
 	var seen []string
-	for len(seen) == 0 || seen[len(seen)-1] != "COMPLETED" {
-		var m struct {
-			Type    string
-			Payload struct {
-				Data struct{ CallUpdated callOut }
-			}
+	for len(seen) < 3 {
+		u := next()
+		if u.ID != c.ID {
+			t.Fatalf("update of another call: %+v", u)
 		}
-		if err := wsjson.Read(ctx, ws, &m); err != nil {
-			t.Fatalf("after %v: %v", seen, err)
-		}
-		if m.Type != "next" || m.Payload.Data.CallUpdated.ID != c.ID {
-			t.Fatalf("subscription message %+v", m)
-		}
-		seen = append(seen, m.Payload.Data.CallUpdated.Status)
-		if len(seen) > 5 {
-			break
-		}
+		seen = append(seen, u.Status)
 	}
 	if got := strings.Join(seen, " "); got != "RINGING IN_PROGRESS COMPLETED" {
 		t.Fatalf("subscriber saw %q, want RINGING IN_PROGRESS COMPLETED", got)
@@ -92,8 +96,8 @@ func TestSandboxCallLifecycleAndSubscription(t *testing.T) {
 		Concurrent, CallsLastMinute, CallsToday, MinutesToday int
 	}
 	s.post(tok, `{ usage { concurrent callsLastMinute callsToday minutesToday limits { concurrentMax } } }`, nil).into(t, "usage", &usage)
-	if usage.Concurrent != 0 || usage.CallsLastMinute != 1 || usage.CallsToday != 1 || usage.MinutesToday != 1 {
-		t.Fatalf("usage after one completed call: %+v", usage)
+	if usage.Concurrent != 0 || usage.CallsLastMinute != 2 || usage.CallsToday != 2 || usage.MinutesToday != 2 {
+		t.Fatalf("usage after two completed calls of under a minute: %+v", usage)
 	}
 }
 

@@ -21,6 +21,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/switchboard-dev/switchboard/apperr"
 	"github.com/switchboard-dev/switchboard/auth"
 	"github.com/switchboard-dev/switchboard/caps"
@@ -57,6 +59,7 @@ type Config struct {
 // Service places and follows calls for the caller's account (auth.Viewer in the context).
 type Service struct {
 	client *ent.Client
+	rdb    redis.UniversalClient
 	prov   *provisioning.Service
 	caps   *caps.Store
 	events *Events
@@ -64,13 +67,14 @@ type Service struct {
 	log    *slog.Logger
 }
 
-// New returns a Service.
-func New(client *ent.Client, prov *provisioning.Service, store *caps.Store, events *Events, cfg Config, log *slog.Logger) *Service {
+// New returns a Service keeping calls in client, caps in store and live events and idempotency
+// claims in rdb.
+func New(client *ent.Client, prov *provisioning.Service, store *caps.Store, rdb redis.UniversalClient, cfg Config, log *slog.Logger) *Service {
 	if cfg.MaxCallDuration <= 0 {
 		cfg.MaxCallDuration = 4 * time.Hour
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
-	return &Service{client: client, prov: prov, caps: store, events: events, cfg: cfg, log: log}
+	return &Service{client: client, rdb: rdb, prov: prov, caps: store, events: NewEvents(rdb, log), cfg: cfg, log: log}
 }
 
 // OriginateInput is what originateCall asks for.
@@ -102,9 +106,12 @@ func (s *Service) Originate(ctx context.Context, in OriginateInput) (*ent.Call, 
 		return nil, err
 	}
 	if in.IdempotencyKey != nil {
-		if first, err := s.byKey(ctx, *in.IdempotencyKey); err != nil || first != nil {
+		// One request per key at a time: the others wait for its call and return it.
+		first, unlock, err := s.claimKey(ctx, viewer.AccountID, *in.IdempotencyKey)
+		if err != nil || first != nil {
 			return first, err
 		}
+		defer unlock()
 	}
 	plugin, ok := s.cfg.Carrier(num.Edges.Provider.Carrier)
 	if !ok {
@@ -125,14 +132,6 @@ func (s *Service) Originate(ctx context.Context, in OriginateInput) (*ent.Call, 
 	c, err := s.record(ctx, callID, num, agent, in)
 	if err != nil {
 		s.release(viewer.AccountID, callID)
-		var first *ent.Call
-		if in.IdempotencyKey != nil && ent.IsConstraintError(err) {
-			// Another request with the same key won the race: it places the call, this one
-			// returns it.
-			if first, err = s.byKey(ctx, *in.IdempotencyKey); first != nil {
-				return first, nil
-			}
-		}
 		return nil, err
 	}
 	return s.dispatch(ctx, c, plugin, num.Edges.Provider)
@@ -196,6 +195,38 @@ func (s *Service) byKey(ctx context.Context, key string) (*ent.Call, error) {
 	}
 	err = s.client.Call.Update().Where(call.ID(c.ID), call.IdempotencyKey(key)).ClearIdempotencyKey().Exec(ctx)
 	return nil, err
+}
+
+// keyLease bounds how long one request holds an idempotency key while it places its call;
+// longer than any dispatch, short enough that a crashed holder frees the key soon.
+const keyLease = 30 * time.Second
+
+// claimKey makes the caller the one request placing the call for key, or, when another request
+// already has (or is placing) it, waits for that call and returns it. unlock gives the key up.
+func (s *Service) claimKey(ctx context.Context, account, key string) (first *ent.Call, unlock func(), err error) {
+	lock := "idem:{" + account + "}:" + key
+	for {
+		if first, err = s.byKey(ctx, key); err != nil || first != nil {
+			return first, nil, err
+		}
+		got, err := s.rdb.SetNX(ctx, lock, "1", keyLease).Result()
+		if err != nil {
+			return nil, nil, apperr.Unavailablef(err, "the cost-cap store (Redis) is unreachable, so no call was placed; try again shortly")
+		}
+		if got {
+			// The holder before may have finished between the lookup and the lock.
+			if first, err = s.byKey(ctx, key); err != nil || first != nil {
+				s.rdb.Del(context.WithoutCancel(ctx), lock)
+				return first, nil, err
+			}
+			return nil, func() { s.rdb.Del(context.WithoutCancel(ctx), lock) }, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
 }
 
 // reserve takes the call's place in the caps, rebuilding the account's counters from the

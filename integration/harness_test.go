@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/Khan/genqlient/graphql"
+	"github.com/coder/websocket"
+	"github.com/coder/websocket/wsjson"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -39,13 +42,13 @@ type stack struct {
 	DatabaseURL, RedisURL string
 }
 
-func newStack(t *testing.T) stack {
+func newStack(t testing.TB) stack {
 	t.Helper()
 	return stack{DatabaseURL: testenv.Postgres(t), RedisURL: testenv.RedisURL(t)}
 }
 
 // env is the production configuration of a server on this stack.
-func (st stack) env(t *testing.T) map[string]string {
+func (st stack) env(t testing.TB) map[string]string {
 	return map[string]string{
 		"SWITCHBOARD_ADDR":         "127.0.0.1:0",
 		"SWITCHBOARD_DATA_DIR":     t.TempDir(),
@@ -74,10 +77,16 @@ type server struct {
 	stop func()
 }
 
-// start boots a server on the stack; it stops when the test ends, or earlier with stop.
-func (st stack) start(t *testing.T) *server {
+// start boots a server on the stack; it stops when the test ends, or earlier with stop. extra
+// adds to (or overrides) the environment.
+func (st stack) start(t testing.TB, extra ...map[string]string) *server {
 	t.Helper()
 	env := st.env(t)
+	for _, e := range extra {
+		for k, v := range e {
+			env[k] = v
+		}
+	}
 	cfg, err := app.ConfigFromEnv(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +126,7 @@ func (st stack) start(t *testing.T) *server {
 
 // client returns a GraphQL client acting for account with a token of the given scopes (none:
 // read and write).
-func (s *server) client(t *testing.T, account string, scopes ...string) graphql.Client {
+func (s *server) client(t testing.TB, account string, scopes ...string) graphql.Client {
 	t.Helper()
 	tok, err := auth.Mint([]byte(jwtSecret), account, scopes, time.Hour)
 	if err != nil {
@@ -179,7 +188,7 @@ func wantCode(t *testing.T, err error, code, field string) string {
 }
 
 // must fails t on err.
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatalf("%+v", describe(err))
@@ -201,3 +210,50 @@ func describe(err error) string {
 
 // clientT is the generated operations' client type.
 type clientT = graphql.Client
+
+// subscribe opens a graphql-transport-ws subscription as account and returns the data of each
+// "next" message; the channel closes when the socket does. It fails t on a protocol error.
+func (s *server) subscribe(t *testing.T, ctx context.Context, account, query string) <-chan json.RawMessage {
+	t.Helper()
+	tok, err := auth.Mint([]byte(jwtSecret), account, nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/graphql",
+		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.CloseNow() })
+	var msg struct {
+		Type    string
+		Payload json.RawMessage
+	}
+	must(t, wsjson.Write(ctx, ws, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + tok}}))
+	if err := wsjson.Read(ctx, ws, &msg); err != nil || msg.Type != "connection_ack" {
+		t.Fatalf("connection_init: %+v %v", msg, err)
+	}
+	must(t, wsjson.Write(ctx, ws, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query}}))
+	out := make(chan json.RawMessage)
+	go func() {
+		defer close(out)
+		for {
+			var m struct {
+				Type    string
+				Payload struct {
+					Data   json.RawMessage
+					Errors json.RawMessage
+				}
+			}
+			if err := wsjson.Read(ctx, ws, &m); err != nil {
+				return
+			}
+			if m.Type != "next" || m.Payload.Errors != nil {
+				t.Errorf("subscription message %+v", m)
+				return
+			}
+			out <- m.Payload.Data
+		}
+	}()
+	return out
+}

@@ -26,7 +26,14 @@ func createProvider(t *testing.T, c clientT, label string) client.ProviderFields
 	return res.CreateProvider.ProviderFields
 }
 
-func createNumber(t *testing.T, c clientT, providerID, e164 string, agent *string) client.PhoneNumberFields {
+func createProviderWith(t testing.TB, c clientT, carrier string, creds json.RawMessage) string {
+	t.Helper()
+	res, err := client.CreateProvider(ctx, c, client.CreateProviderInput{Carrier: carrier, Label: carrier, Credentials: creds})
+	must(t, err)
+	return res.CreateProvider.Id
+}
+
+func createNumber(t testing.TB, c clientT, providerID, e164 string, agent *string) client.PhoneNumberFields {
 	t.Helper()
 	res, err := client.CreatePhoneNumber(ctx, c, client.CreatePhoneNumberInput{E164: e164, ProviderID: providerID, AgentID: agent, InboundEnabled: true, OutboundEnabled: true})
 	must(t, err)

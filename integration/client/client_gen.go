@@ -11,6 +11,67 @@ import (
 	"github.com/Khan/genqlient/graphql"
 )
 
+// CallFields includes the GraphQL fields of Call requested by the fragment CallFields.
+type CallFields struct {
+	Id string `json:"id"`
+	// Moves forward only; COMPLETED, BUSY, NO_ANSWER, FAILED and CANCELED are final.
+	Status CallStatus `json:"status"`
+	// The caller ID, as it was when the call was placed.
+	FromE164 string `json:"fromE164"`
+	// The number called.
+	ToE164 string `json:"toE164"`
+	// The agent the call is for.
+	AgentID *string `json:"agentID"`
+	// The carrier plugin that placed the call, e.g. twilio.
+	Carrier string `json:"carrier"`
+	// The carrier's id of the call (Twilio's CallSid, Plivo's and Vobiz's request_uuid); null until the carrier has accepted it.
+	ProviderCallID *string `json:"providerCallID"`
+	// Switchboard's stable id of the call's voice session, handed to the answer URL.
+	SessionID string `json:"sessionID"`
+	// Why the call failed or ended early, from the carrier when it says.
+	FailureReason *string `json:"failureReason"`
+	// Talk time in seconds, once the call has ended.
+	DurationSeconds int        `json:"durationSeconds"`
+	AnsweredAt      *time.Time `json:"answeredAt"`
+	EndedAt         *time.Time `json:"endedAt"`
+}
+
+// GetId returns CallFields.Id, and is useful for accessing the field via an interface.
+func (v *CallFields) GetId() string { return v.Id }
+
+// GetStatus returns CallFields.Status, and is useful for accessing the field via an interface.
+func (v *CallFields) GetStatus() CallStatus { return v.Status }
+
+// GetFromE164 returns CallFields.FromE164, and is useful for accessing the field via an interface.
+func (v *CallFields) GetFromE164() string { return v.FromE164 }
+
+// GetToE164 returns CallFields.ToE164, and is useful for accessing the field via an interface.
+func (v *CallFields) GetToE164() string { return v.ToE164 }
+
+// GetAgentID returns CallFields.AgentID, and is useful for accessing the field via an interface.
+func (v *CallFields) GetAgentID() *string { return v.AgentID }
+
+// GetCarrier returns CallFields.Carrier, and is useful for accessing the field via an interface.
+func (v *CallFields) GetCarrier() string { return v.Carrier }
+
+// GetProviderCallID returns CallFields.ProviderCallID, and is useful for accessing the field via an interface.
+func (v *CallFields) GetProviderCallID() *string { return v.ProviderCallID }
+
+// GetSessionID returns CallFields.SessionID, and is useful for accessing the field via an interface.
+func (v *CallFields) GetSessionID() string { return v.SessionID }
+
+// GetFailureReason returns CallFields.FailureReason, and is useful for accessing the field via an interface.
+func (v *CallFields) GetFailureReason() *string { return v.FailureReason }
+
+// GetDurationSeconds returns CallFields.DurationSeconds, and is useful for accessing the field via an interface.
+func (v *CallFields) GetDurationSeconds() int { return v.DurationSeconds }
+
+// GetAnsweredAt returns CallFields.AnsweredAt, and is useful for accessing the field via an interface.
+func (v *CallFields) GetAnsweredAt() *time.Time { return v.AnsweredAt }
+
+// GetEndedAt returns CallFields.EndedAt, and is useful for accessing the field via an interface.
+func (v *CallFields) GetEndedAt() *time.Time { return v.EndedAt }
+
 // CallLimitsCallLimits includes the requested fields of the GraphQL type CallLimits.
 // The GraphQL type's documentation follows.
 //
@@ -93,6 +154,1369 @@ type CallLimitsResponse struct {
 
 // GetCallLimits returns CallLimitsResponse.CallLimits, and is useful for accessing the field via an interface.
 func (v *CallLimitsResponse) GetCallLimits() CallLimitsCallLimits { return v.CallLimits }
+
+// CallNode includes the requested fields of the GraphQL interface Node.
+//
+// CallNode is implemented by the following types:
+// CallNodeCall
+// CallNodePhoneNumber
+// CallNodeProvider
+// The GraphQL type's documentation follows.
+//
+// An object with an ID.
+// Follows the [Relay Global Object Identification Specification](https://relay.dev/graphql/objectidentification.htm)
+type CallNode interface {
+	implementsGraphQLInterfaceCallNode()
+	// GetTypename returns the receiver's concrete GraphQL type-name (see interface doc for possible values).
+	GetTypename() *string
+}
+
+func (v *CallNodeCall) implementsGraphQLInterfaceCallNode()        {}
+func (v *CallNodePhoneNumber) implementsGraphQLInterfaceCallNode() {}
+func (v *CallNodeProvider) implementsGraphQLInterfaceCallNode()    {}
+
+func __unmarshalCallNode(b []byte, v *CallNode) error {
+	if string(b) == "null" {
+		return nil
+	}
+
+	var tn struct {
+		TypeName string `json:"__typename"`
+	}
+	err := json.Unmarshal(b, &tn)
+	if err != nil {
+		return err
+	}
+
+	switch tn.TypeName {
+	case "Call":
+		*v = new(CallNodeCall)
+		return json.Unmarshal(b, *v)
+	case "PhoneNumber":
+		*v = new(CallNodePhoneNumber)
+		return json.Unmarshal(b, *v)
+	case "Provider":
+		*v = new(CallNodeProvider)
+		return json.Unmarshal(b, *v)
+	case "":
+		return fmt.Errorf(
+			"response was missing Node.__typename")
+	default:
+		return fmt.Errorf(
+			`unexpected concrete type for CallNode: "%v"`, tn.TypeName)
+	}
+}
+
+func __marshalCallNode(v *CallNode) ([]byte, error) {
+
+	var typename string
+	switch v := (*v).(type) {
+	case *CallNodeCall:
+		typename = "Call"
+
+		premarshaled, err := v.__premarshalJSON()
+		if err != nil {
+			return nil, err
+		}
+		result := struct {
+			TypeName string `json:"__typename"`
+			*__premarshalCallNodeCall
+		}{typename, premarshaled}
+		return json.Marshal(result)
+	case *CallNodePhoneNumber:
+		typename = "PhoneNumber"
+
+		result := struct {
+			TypeName string `json:"__typename"`
+			*CallNodePhoneNumber
+		}{typename, v}
+		return json.Marshal(result)
+	case *CallNodeProvider:
+		typename = "Provider"
+
+		result := struct {
+			TypeName string `json:"__typename"`
+			*CallNodeProvider
+		}{typename, v}
+		return json.Marshal(result)
+	case nil:
+		return []byte("null"), nil
+	default:
+		return nil, fmt.Errorf(
+			`unexpected concrete type for CallNode: "%T"`, v)
+	}
+}
+
+// CallNodeCall includes the requested fields of the GraphQL type Call.
+type CallNodeCall struct {
+	Typename   *string `json:"__typename"`
+	CallFields `json:"-"`
+}
+
+// GetTypename returns CallNodeCall.Typename, and is useful for accessing the field via an interface.
+func (v *CallNodeCall) GetTypename() *string { return v.Typename }
+
+// GetId returns CallNodeCall.Id, and is useful for accessing the field via an interface.
+func (v *CallNodeCall) GetId() string { return v.CallFields.Id }
+
+// GetStatus returns CallNodeCall.Status, and is useful for accessing the field via an interface.
+func (v *CallNodeCall) GetStatus() CallStatus { return v.CallFields.Status }
+
+// GetFromE164 returns CallNodeCall.FromE164, and is useful for accessing the field via an interface.
+func (v *CallNodeCall) GetFromE164() string { return v.CallFields.FromE164 }
+
+// GetToE164 returns CallNodeCall.ToE164, and is useful for accessing the field via an interface.
+func (v *CallNodeCall) GetToE164() string { return v.CallFields.ToE164 }
+
+// GetAgentID returns CallNodeCall.AgentID, and is useful for accessing the field via an interface.
+func (v *CallNodeCall) GetAgentID() *string { return v.CallFields.AgentID }
+
+// GetCarrier returns CallNodeCall.Carrier, and is useful for accessing the field via an interface.
+func (v *CallNodeCall) GetCarrier() string { return v.CallFields.Carrier }
+
+// GetProviderCallID returns CallNodeCall.ProviderCallID, and is useful for accessing the field via an interface.
+func (v *CallNodeCall) GetProviderCallID() *string { return v.CallFields.ProviderCallID }
+
+// GetSessionID returns CallNodeCall.SessionID, and is useful for accessing the field via an interface.
+func (v *CallNodeCall) GetSessionID() string { return v.CallFields.SessionID }
+
+// GetFailureReason returns CallNodeCall.FailureReason, and is useful for accessing the field via an interface.
+func (v *CallNodeCall) GetFailureReason() *string { return v.CallFields.FailureReason }
+
+// GetDurationSeconds returns CallNodeCall.DurationSeconds, and is useful for accessing the field via an interface.
+func (v *CallNodeCall) GetDurationSeconds() int { return v.CallFields.DurationSeconds }
+
+// GetAnsweredAt returns CallNodeCall.AnsweredAt, and is useful for accessing the field via an interface.
+func (v *CallNodeCall) GetAnsweredAt() *time.Time { return v.CallFields.AnsweredAt }
+
+// GetEndedAt returns CallNodeCall.EndedAt, and is useful for accessing the field via an interface.
+func (v *CallNodeCall) GetEndedAt() *time.Time { return v.CallFields.EndedAt }
+
+func (v *CallNodeCall) UnmarshalJSON(b []byte) error {
+
+	if string(b) == "null" {
+		return nil
+	}
+
+	var firstPass struct {
+		*CallNodeCall
+		graphql.NoUnmarshalJSON
+	}
+	firstPass.CallNodeCall = v
+
+	err := json.Unmarshal(b, &firstPass)
+	if err != nil {
+		return err
+	}
+
+	err = json.Unmarshal(
+		b, &v.CallFields)
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+type __premarshalCallNodeCall struct {
+	Typename *string `json:"__typename"`
+
+	Id string `json:"id"`
+
+	Status CallStatus `json:"status"`
+
+	FromE164 string `json:"fromE164"`
+
+	ToE164 string `json:"toE164"`
+
+	AgentID *string `json:"agentID"`
+
+	Carrier string `json:"carrier"`
+
+	ProviderCallID *string `json:"providerCallID"`
+
+	SessionID string `json:"sessionID"`
+
+	FailureReason *string `json:"failureReason"`
+
+	DurationSeconds int `json:"durationSeconds"`
+
+	AnsweredAt *time.Time `json:"answeredAt"`
+
+	EndedAt *time.Time `json:"endedAt"`
+}
+
+func (v *CallNodeCall) MarshalJSON() ([]byte, error) {
+	premarshaled, err := v.__premarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(premarshaled)
+}
+
+func (v *CallNodeCall) __premarshalJSON() (*__premarshalCallNodeCall, error) {
+	var retval __premarshalCallNodeCall
+
+	retval.Typename = v.Typename
+	retval.Id = v.CallFields.Id
+	retval.Status = v.CallFields.Status
+	retval.FromE164 = v.CallFields.FromE164
+	retval.ToE164 = v.CallFields.ToE164
+	retval.AgentID = v.CallFields.AgentID
+	retval.Carrier = v.CallFields.Carrier
+	retval.ProviderCallID = v.CallFields.ProviderCallID
+	retval.SessionID = v.CallFields.SessionID
+	retval.FailureReason = v.CallFields.FailureReason
+	retval.DurationSeconds = v.CallFields.DurationSeconds
+	retval.AnsweredAt = v.CallFields.AnsweredAt
+	retval.EndedAt = v.CallFields.EndedAt
+	return &retval, nil
+}
+
+// CallNodePhoneNumber includes the requested fields of the GraphQL type PhoneNumber.
+type CallNodePhoneNumber struct {
+	Typename *string `json:"__typename"`
+}
+
+// GetTypename returns CallNodePhoneNumber.Typename, and is useful for accessing the field via an interface.
+func (v *CallNodePhoneNumber) GetTypename() *string { return v.Typename }
+
+// CallNodeProvider includes the requested fields of the GraphQL type Provider.
+type CallNodeProvider struct {
+	Typename *string `json:"__typename"`
+}
+
+// GetTypename returns CallNodeProvider.Typename, and is useful for accessing the field via an interface.
+func (v *CallNodeProvider) GetTypename() *string { return v.Typename }
+
+// CallResponse is returned by Call on success.
+type CallResponse struct {
+	// Fetches an object given its ID.
+	Node CallNode `json:"-"`
+}
+
+// GetNode returns CallResponse.Node, and is useful for accessing the field via an interface.
+func (v *CallResponse) GetNode() CallNode { return v.Node }
+
+func (v *CallResponse) UnmarshalJSON(b []byte) error {
+
+	if string(b) == "null" {
+		return nil
+	}
+
+	var firstPass struct {
+		*CallResponse
+		Node json.RawMessage `json:"node"`
+		graphql.NoUnmarshalJSON
+	}
+	firstPass.CallResponse = v
+
+	err := json.Unmarshal(b, &firstPass)
+	if err != nil {
+		return err
+	}
+
+	{
+		dst := &v.Node
+		src := firstPass.Node
+		if len(src) != 0 && string(src) != "null" {
+			err = __unmarshalCallNode(
+				src, dst)
+			if err != nil {
+				return fmt.Errorf(
+					"unable to unmarshal CallResponse.Node: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+type __premarshalCallResponse struct {
+	Node json.RawMessage `json:"node"`
+}
+
+func (v *CallResponse) MarshalJSON() ([]byte, error) {
+	premarshaled, err := v.__premarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(premarshaled)
+}
+
+func (v *CallResponse) __premarshalJSON() (*__premarshalCallResponse, error) {
+	var retval __premarshalCallResponse
+
+	{
+
+		dst := &retval.Node
+		src := v.Node
+		var err error
+		*dst, err = __marshalCallNode(
+			&src)
+		if err != nil {
+			return nil, fmt.Errorf(
+				"unable to marshal CallResponse.Node: %w", err)
+		}
+	}
+	return &retval, nil
+}
+
+// CallStatus is enum for the field status
+type CallStatus string
+
+const (
+	CallStatusQueued     CallStatus = "QUEUED"
+	CallStatusRinging    CallStatus = "RINGING"
+	CallStatusInProgress CallStatus = "IN_PROGRESS"
+	CallStatusCompleted  CallStatus = "COMPLETED"
+	CallStatusBusy       CallStatus = "BUSY"
+	CallStatusNoAnswer   CallStatus = "NO_ANSWER"
+	CallStatusFailed     CallStatus = "FAILED"
+	CallStatusCanceled   CallStatus = "CANCELED"
+)
+
+var AllCallStatus = []CallStatus{
+	CallStatusQueued,
+	CallStatusRinging,
+	CallStatusInProgress,
+	CallStatusCompleted,
+	CallStatusBusy,
+	CallStatusNoAnswer,
+	CallStatusFailed,
+	CallStatusCanceled,
+}
+
+// CallWhereInput is used for filtering Call objects.
+// Input was generated by ent.
+type CallWhereInput struct {
+	Not *CallWhereInput  `json:"not"`
+	And []CallWhereInput `json:"and"`
+	Or  []CallWhereInput `json:"or"`
+	// id field predicates
+	Id             *string  `json:"id"`
+	IdNEQ          *string  `json:"idNEQ"`
+	IdIn           []string `json:"idIn"`
+	IdNotIn        []string `json:"idNotIn"`
+	IdGT           *string  `json:"idGT"`
+	IdGTE          *string  `json:"idGTE"`
+	IdLT           *string  `json:"idLT"`
+	IdLTE          *string  `json:"idLTE"`
+	IdEqualFold    *string  `json:"idEqualFold"`
+	IdContainsFold *string  `json:"idContainsFold"`
+	// created_at field predicates
+	CreatedAt      *time.Time  `json:"createdAt"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ"`
+	CreatedAtIn    []time.Time `json:"createdAtIn"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE"`
+	// updated_at field predicates
+	UpdatedAt      *time.Time  `json:"updatedAt"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE"`
+	// from_number_id field predicates
+	FromNumberID             *string  `json:"fromNumberID"`
+	FromNumberIDNEQ          *string  `json:"fromNumberIDNEQ"`
+	FromNumberIDIn           []string `json:"fromNumberIDIn"`
+	FromNumberIDNotIn        []string `json:"fromNumberIDNotIn"`
+	FromNumberIDGT           *string  `json:"fromNumberIDGT"`
+	FromNumberIDGTE          *string  `json:"fromNumberIDGTE"`
+	FromNumberIDLT           *string  `json:"fromNumberIDLT"`
+	FromNumberIDLTE          *string  `json:"fromNumberIDLTE"`
+	FromNumberIDContains     *string  `json:"fromNumberIDContains"`
+	FromNumberIDHasPrefix    *string  `json:"fromNumberIDHasPrefix"`
+	FromNumberIDHasSuffix    *string  `json:"fromNumberIDHasSuffix"`
+	FromNumberIDIsNil        *bool    `json:"fromNumberIDIsNil"`
+	FromNumberIDNotNil       *bool    `json:"fromNumberIDNotNil"`
+	FromNumberIDEqualFold    *string  `json:"fromNumberIDEqualFold"`
+	FromNumberIDContainsFold *string  `json:"fromNumberIDContainsFold"`
+	// provider_id field predicates
+	ProviderID             *string  `json:"providerID"`
+	ProviderIDNEQ          *string  `json:"providerIDNEQ"`
+	ProviderIDIn           []string `json:"providerIDIn"`
+	ProviderIDNotIn        []string `json:"providerIDNotIn"`
+	ProviderIDGT           *string  `json:"providerIDGT"`
+	ProviderIDGTE          *string  `json:"providerIDGTE"`
+	ProviderIDLT           *string  `json:"providerIDLT"`
+	ProviderIDLTE          *string  `json:"providerIDLTE"`
+	ProviderIDContains     *string  `json:"providerIDContains"`
+	ProviderIDHasPrefix    *string  `json:"providerIDHasPrefix"`
+	ProviderIDHasSuffix    *string  `json:"providerIDHasSuffix"`
+	ProviderIDIsNil        *bool    `json:"providerIDIsNil"`
+	ProviderIDNotNil       *bool    `json:"providerIDNotNil"`
+	ProviderIDEqualFold    *string  `json:"providerIDEqualFold"`
+	ProviderIDContainsFold *string  `json:"providerIDContainsFold"`
+	// from_e164 field predicates
+	FromE164             *string  `json:"fromE164"`
+	FromE164NEQ          *string  `json:"fromE164NEQ"`
+	FromE164In           []string `json:"fromE164In"`
+	FromE164NotIn        []string `json:"fromE164NotIn"`
+	FromE164GT           *string  `json:"fromE164GT"`
+	FromE164GTE          *string  `json:"fromE164GTE"`
+	FromE164LT           *string  `json:"fromE164LT"`
+	FromE164LTE          *string  `json:"fromE164LTE"`
+	FromE164Contains     *string  `json:"fromE164Contains"`
+	FromE164HasPrefix    *string  `json:"fromE164HasPrefix"`
+	FromE164HasSuffix    *string  `json:"fromE164HasSuffix"`
+	FromE164EqualFold    *string  `json:"fromE164EqualFold"`
+	FromE164ContainsFold *string  `json:"fromE164ContainsFold"`
+	// to_e164 field predicates
+	ToE164             *string  `json:"toE164"`
+	ToE164NEQ          *string  `json:"toE164NEQ"`
+	ToE164In           []string `json:"toE164In"`
+	ToE164NotIn        []string `json:"toE164NotIn"`
+	ToE164GT           *string  `json:"toE164GT"`
+	ToE164GTE          *string  `json:"toE164GTE"`
+	ToE164LT           *string  `json:"toE164LT"`
+	ToE164LTE          *string  `json:"toE164LTE"`
+	ToE164Contains     *string  `json:"toE164Contains"`
+	ToE164HasPrefix    *string  `json:"toE164HasPrefix"`
+	ToE164HasSuffix    *string  `json:"toE164HasSuffix"`
+	ToE164EqualFold    *string  `json:"toE164EqualFold"`
+	ToE164ContainsFold *string  `json:"toE164ContainsFold"`
+	// agent_id field predicates
+	AgentID             *string  `json:"agentID"`
+	AgentIDNEQ          *string  `json:"agentIDNEQ"`
+	AgentIDIn           []string `json:"agentIDIn"`
+	AgentIDNotIn        []string `json:"agentIDNotIn"`
+	AgentIDGT           *string  `json:"agentIDGT"`
+	AgentIDGTE          *string  `json:"agentIDGTE"`
+	AgentIDLT           *string  `json:"agentIDLT"`
+	AgentIDLTE          *string  `json:"agentIDLTE"`
+	AgentIDContains     *string  `json:"agentIDContains"`
+	AgentIDHasPrefix    *string  `json:"agentIDHasPrefix"`
+	AgentIDHasSuffix    *string  `json:"agentIDHasSuffix"`
+	AgentIDIsNil        *bool    `json:"agentIDIsNil"`
+	AgentIDNotNil       *bool    `json:"agentIDNotNil"`
+	AgentIDEqualFold    *string  `json:"agentIDEqualFold"`
+	AgentIDContainsFold *string  `json:"agentIDContainsFold"`
+	// carrier field predicates
+	Carrier             *string  `json:"carrier"`
+	CarrierNEQ          *string  `json:"carrierNEQ"`
+	CarrierIn           []string `json:"carrierIn"`
+	CarrierNotIn        []string `json:"carrierNotIn"`
+	CarrierGT           *string  `json:"carrierGT"`
+	CarrierGTE          *string  `json:"carrierGTE"`
+	CarrierLT           *string  `json:"carrierLT"`
+	CarrierLTE          *string  `json:"carrierLTE"`
+	CarrierContains     *string  `json:"carrierContains"`
+	CarrierHasPrefix    *string  `json:"carrierHasPrefix"`
+	CarrierHasSuffix    *string  `json:"carrierHasSuffix"`
+	CarrierEqualFold    *string  `json:"carrierEqualFold"`
+	CarrierContainsFold *string  `json:"carrierContainsFold"`
+	// provider_call_id field predicates
+	ProviderCallID             *string  `json:"providerCallID"`
+	ProviderCallIDNEQ          *string  `json:"providerCallIDNEQ"`
+	ProviderCallIDIn           []string `json:"providerCallIDIn"`
+	ProviderCallIDNotIn        []string `json:"providerCallIDNotIn"`
+	ProviderCallIDGT           *string  `json:"providerCallIDGT"`
+	ProviderCallIDGTE          *string  `json:"providerCallIDGTE"`
+	ProviderCallIDLT           *string  `json:"providerCallIDLT"`
+	ProviderCallIDLTE          *string  `json:"providerCallIDLTE"`
+	ProviderCallIDContains     *string  `json:"providerCallIDContains"`
+	ProviderCallIDHasPrefix    *string  `json:"providerCallIDHasPrefix"`
+	ProviderCallIDHasSuffix    *string  `json:"providerCallIDHasSuffix"`
+	ProviderCallIDIsNil        *bool    `json:"providerCallIDIsNil"`
+	ProviderCallIDNotNil       *bool    `json:"providerCallIDNotNil"`
+	ProviderCallIDEqualFold    *string  `json:"providerCallIDEqualFold"`
+	ProviderCallIDContainsFold *string  `json:"providerCallIDContainsFold"`
+	// session_id field predicates
+	SessionID             *string  `json:"sessionID"`
+	SessionIDNEQ          *string  `json:"sessionIDNEQ"`
+	SessionIDIn           []string `json:"sessionIDIn"`
+	SessionIDNotIn        []string `json:"sessionIDNotIn"`
+	SessionIDGT           *string  `json:"sessionIDGT"`
+	SessionIDGTE          *string  `json:"sessionIDGTE"`
+	SessionIDLT           *string  `json:"sessionIDLT"`
+	SessionIDLTE          *string  `json:"sessionIDLTE"`
+	SessionIDContains     *string  `json:"sessionIDContains"`
+	SessionIDHasPrefix    *string  `json:"sessionIDHasPrefix"`
+	SessionIDHasSuffix    *string  `json:"sessionIDHasSuffix"`
+	SessionIDEqualFold    *string  `json:"sessionIDEqualFold"`
+	SessionIDContainsFold *string  `json:"sessionIDContainsFold"`
+	// status field predicates
+	Status      *CallStatus  `json:"status"`
+	StatusNEQ   *CallStatus  `json:"statusNEQ"`
+	StatusIn    []CallStatus `json:"statusIn"`
+	StatusNotIn []CallStatus `json:"statusNotIn"`
+	// failure_reason field predicates
+	FailureReason             *string  `json:"failureReason"`
+	FailureReasonNEQ          *string  `json:"failureReasonNEQ"`
+	FailureReasonIn           []string `json:"failureReasonIn"`
+	FailureReasonNotIn        []string `json:"failureReasonNotIn"`
+	FailureReasonGT           *string  `json:"failureReasonGT"`
+	FailureReasonGTE          *string  `json:"failureReasonGTE"`
+	FailureReasonLT           *string  `json:"failureReasonLT"`
+	FailureReasonLTE          *string  `json:"failureReasonLTE"`
+	FailureReasonContains     *string  `json:"failureReasonContains"`
+	FailureReasonHasPrefix    *string  `json:"failureReasonHasPrefix"`
+	FailureReasonHasSuffix    *string  `json:"failureReasonHasSuffix"`
+	FailureReasonIsNil        *bool    `json:"failureReasonIsNil"`
+	FailureReasonNotNil       *bool    `json:"failureReasonNotNil"`
+	FailureReasonEqualFold    *string  `json:"failureReasonEqualFold"`
+	FailureReasonContainsFold *string  `json:"failureReasonContainsFold"`
+	// answered_at field predicates
+	AnsweredAt       *time.Time  `json:"answeredAt"`
+	AnsweredAtNEQ    *time.Time  `json:"answeredAtNEQ"`
+	AnsweredAtIn     []time.Time `json:"answeredAtIn"`
+	AnsweredAtNotIn  []time.Time `json:"answeredAtNotIn"`
+	AnsweredAtGT     *time.Time  `json:"answeredAtGT"`
+	AnsweredAtGTE    *time.Time  `json:"answeredAtGTE"`
+	AnsweredAtLT     *time.Time  `json:"answeredAtLT"`
+	AnsweredAtLTE    *time.Time  `json:"answeredAtLTE"`
+	AnsweredAtIsNil  *bool       `json:"answeredAtIsNil"`
+	AnsweredAtNotNil *bool       `json:"answeredAtNotNil"`
+	// ended_at field predicates
+	EndedAt       *time.Time  `json:"endedAt"`
+	EndedAtNEQ    *time.Time  `json:"endedAtNEQ"`
+	EndedAtIn     []time.Time `json:"endedAtIn"`
+	EndedAtNotIn  []time.Time `json:"endedAtNotIn"`
+	EndedAtGT     *time.Time  `json:"endedAtGT"`
+	EndedAtGTE    *time.Time  `json:"endedAtGTE"`
+	EndedAtLT     *time.Time  `json:"endedAtLT"`
+	EndedAtLTE    *time.Time  `json:"endedAtLTE"`
+	EndedAtIsNil  *bool       `json:"endedAtIsNil"`
+	EndedAtNotNil *bool       `json:"endedAtNotNil"`
+	// duration_seconds field predicates
+	DurationSeconds      *int  `json:"durationSeconds"`
+	DurationSecondsNEQ   *int  `json:"durationSecondsNEQ"`
+	DurationSecondsIn    []int `json:"durationSecondsIn"`
+	DurationSecondsNotIn []int `json:"durationSecondsNotIn"`
+	DurationSecondsGT    *int  `json:"durationSecondsGT"`
+	DurationSecondsGTE   *int  `json:"durationSecondsGTE"`
+	DurationSecondsLT    *int  `json:"durationSecondsLT"`
+	DurationSecondsLTE   *int  `json:"durationSecondsLTE"`
+	// idempotency_key field predicates
+	IdempotencyKey             *string  `json:"idempotencyKey"`
+	IdempotencyKeyNEQ          *string  `json:"idempotencyKeyNEQ"`
+	IdempotencyKeyIn           []string `json:"idempotencyKeyIn"`
+	IdempotencyKeyNotIn        []string `json:"idempotencyKeyNotIn"`
+	IdempotencyKeyGT           *string  `json:"idempotencyKeyGT"`
+	IdempotencyKeyGTE          *string  `json:"idempotencyKeyGTE"`
+	IdempotencyKeyLT           *string  `json:"idempotencyKeyLT"`
+	IdempotencyKeyLTE          *string  `json:"idempotencyKeyLTE"`
+	IdempotencyKeyContains     *string  `json:"idempotencyKeyContains"`
+	IdempotencyKeyHasPrefix    *string  `json:"idempotencyKeyHasPrefix"`
+	IdempotencyKeyHasSuffix    *string  `json:"idempotencyKeyHasSuffix"`
+	IdempotencyKeyIsNil        *bool    `json:"idempotencyKeyIsNil"`
+	IdempotencyKeyNotNil       *bool    `json:"idempotencyKeyNotNil"`
+	IdempotencyKeyEqualFold    *string  `json:"idempotencyKeyEqualFold"`
+	IdempotencyKeyContainsFold *string  `json:"idempotencyKeyContainsFold"`
+	// from_number edge predicates
+	HasFromNumber     *bool                   `json:"hasFromNumber"`
+	HasFromNumberWith []PhoneNumberWhereInput `json:"hasFromNumberWith"`
+	// provider edge predicates
+	HasProvider     *bool                `json:"hasProvider"`
+	HasProviderWith []ProviderWhereInput `json:"hasProviderWith"`
+}
+
+// GetNot returns CallWhereInput.Not, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetNot() *CallWhereInput { return v.Not }
+
+// GetAnd returns CallWhereInput.And, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAnd() []CallWhereInput { return v.And }
+
+// GetOr returns CallWhereInput.Or, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetOr() []CallWhereInput { return v.Or }
+
+// GetId returns CallWhereInput.Id, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetId() *string { return v.Id }
+
+// GetIdNEQ returns CallWhereInput.IdNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdNEQ() *string { return v.IdNEQ }
+
+// GetIdIn returns CallWhereInput.IdIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdIn() []string { return v.IdIn }
+
+// GetIdNotIn returns CallWhereInput.IdNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdNotIn() []string { return v.IdNotIn }
+
+// GetIdGT returns CallWhereInput.IdGT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdGT() *string { return v.IdGT }
+
+// GetIdGTE returns CallWhereInput.IdGTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdGTE() *string { return v.IdGTE }
+
+// GetIdLT returns CallWhereInput.IdLT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdLT() *string { return v.IdLT }
+
+// GetIdLTE returns CallWhereInput.IdLTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdLTE() *string { return v.IdLTE }
+
+// GetIdEqualFold returns CallWhereInput.IdEqualFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdEqualFold() *string { return v.IdEqualFold }
+
+// GetIdContainsFold returns CallWhereInput.IdContainsFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdContainsFold() *string { return v.IdContainsFold }
+
+// GetCreatedAt returns CallWhereInput.CreatedAt, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCreatedAt() *time.Time { return v.CreatedAt }
+
+// GetCreatedAtNEQ returns CallWhereInput.CreatedAtNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCreatedAtNEQ() *time.Time { return v.CreatedAtNEQ }
+
+// GetCreatedAtIn returns CallWhereInput.CreatedAtIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCreatedAtIn() []time.Time { return v.CreatedAtIn }
+
+// GetCreatedAtNotIn returns CallWhereInput.CreatedAtNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCreatedAtNotIn() []time.Time { return v.CreatedAtNotIn }
+
+// GetCreatedAtGT returns CallWhereInput.CreatedAtGT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCreatedAtGT() *time.Time { return v.CreatedAtGT }
+
+// GetCreatedAtGTE returns CallWhereInput.CreatedAtGTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCreatedAtGTE() *time.Time { return v.CreatedAtGTE }
+
+// GetCreatedAtLT returns CallWhereInput.CreatedAtLT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCreatedAtLT() *time.Time { return v.CreatedAtLT }
+
+// GetCreatedAtLTE returns CallWhereInput.CreatedAtLTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCreatedAtLTE() *time.Time { return v.CreatedAtLTE }
+
+// GetUpdatedAt returns CallWhereInput.UpdatedAt, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetUpdatedAt() *time.Time { return v.UpdatedAt }
+
+// GetUpdatedAtNEQ returns CallWhereInput.UpdatedAtNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetUpdatedAtNEQ() *time.Time { return v.UpdatedAtNEQ }
+
+// GetUpdatedAtIn returns CallWhereInput.UpdatedAtIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetUpdatedAtIn() []time.Time { return v.UpdatedAtIn }
+
+// GetUpdatedAtNotIn returns CallWhereInput.UpdatedAtNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetUpdatedAtNotIn() []time.Time { return v.UpdatedAtNotIn }
+
+// GetUpdatedAtGT returns CallWhereInput.UpdatedAtGT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetUpdatedAtGT() *time.Time { return v.UpdatedAtGT }
+
+// GetUpdatedAtGTE returns CallWhereInput.UpdatedAtGTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetUpdatedAtGTE() *time.Time { return v.UpdatedAtGTE }
+
+// GetUpdatedAtLT returns CallWhereInput.UpdatedAtLT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetUpdatedAtLT() *time.Time { return v.UpdatedAtLT }
+
+// GetUpdatedAtLTE returns CallWhereInput.UpdatedAtLTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetUpdatedAtLTE() *time.Time { return v.UpdatedAtLTE }
+
+// GetFromNumberID returns CallWhereInput.FromNumberID, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberID() *string { return v.FromNumberID }
+
+// GetFromNumberIDNEQ returns CallWhereInput.FromNumberIDNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberIDNEQ() *string { return v.FromNumberIDNEQ }
+
+// GetFromNumberIDIn returns CallWhereInput.FromNumberIDIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberIDIn() []string { return v.FromNumberIDIn }
+
+// GetFromNumberIDNotIn returns CallWhereInput.FromNumberIDNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberIDNotIn() []string { return v.FromNumberIDNotIn }
+
+// GetFromNumberIDGT returns CallWhereInput.FromNumberIDGT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberIDGT() *string { return v.FromNumberIDGT }
+
+// GetFromNumberIDGTE returns CallWhereInput.FromNumberIDGTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberIDGTE() *string { return v.FromNumberIDGTE }
+
+// GetFromNumberIDLT returns CallWhereInput.FromNumberIDLT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberIDLT() *string { return v.FromNumberIDLT }
+
+// GetFromNumberIDLTE returns CallWhereInput.FromNumberIDLTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberIDLTE() *string { return v.FromNumberIDLTE }
+
+// GetFromNumberIDContains returns CallWhereInput.FromNumberIDContains, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberIDContains() *string { return v.FromNumberIDContains }
+
+// GetFromNumberIDHasPrefix returns CallWhereInput.FromNumberIDHasPrefix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberIDHasPrefix() *string { return v.FromNumberIDHasPrefix }
+
+// GetFromNumberIDHasSuffix returns CallWhereInput.FromNumberIDHasSuffix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberIDHasSuffix() *string { return v.FromNumberIDHasSuffix }
+
+// GetFromNumberIDIsNil returns CallWhereInput.FromNumberIDIsNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberIDIsNil() *bool { return v.FromNumberIDIsNil }
+
+// GetFromNumberIDNotNil returns CallWhereInput.FromNumberIDNotNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberIDNotNil() *bool { return v.FromNumberIDNotNil }
+
+// GetFromNumberIDEqualFold returns CallWhereInput.FromNumberIDEqualFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberIDEqualFold() *string { return v.FromNumberIDEqualFold }
+
+// GetFromNumberIDContainsFold returns CallWhereInput.FromNumberIDContainsFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromNumberIDContainsFold() *string { return v.FromNumberIDContainsFold }
+
+// GetProviderID returns CallWhereInput.ProviderID, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderID() *string { return v.ProviderID }
+
+// GetProviderIDNEQ returns CallWhereInput.ProviderIDNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderIDNEQ() *string { return v.ProviderIDNEQ }
+
+// GetProviderIDIn returns CallWhereInput.ProviderIDIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderIDIn() []string { return v.ProviderIDIn }
+
+// GetProviderIDNotIn returns CallWhereInput.ProviderIDNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderIDNotIn() []string { return v.ProviderIDNotIn }
+
+// GetProviderIDGT returns CallWhereInput.ProviderIDGT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderIDGT() *string { return v.ProviderIDGT }
+
+// GetProviderIDGTE returns CallWhereInput.ProviderIDGTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderIDGTE() *string { return v.ProviderIDGTE }
+
+// GetProviderIDLT returns CallWhereInput.ProviderIDLT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderIDLT() *string { return v.ProviderIDLT }
+
+// GetProviderIDLTE returns CallWhereInput.ProviderIDLTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderIDLTE() *string { return v.ProviderIDLTE }
+
+// GetProviderIDContains returns CallWhereInput.ProviderIDContains, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderIDContains() *string { return v.ProviderIDContains }
+
+// GetProviderIDHasPrefix returns CallWhereInput.ProviderIDHasPrefix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderIDHasPrefix() *string { return v.ProviderIDHasPrefix }
+
+// GetProviderIDHasSuffix returns CallWhereInput.ProviderIDHasSuffix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderIDHasSuffix() *string { return v.ProviderIDHasSuffix }
+
+// GetProviderIDIsNil returns CallWhereInput.ProviderIDIsNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderIDIsNil() *bool { return v.ProviderIDIsNil }
+
+// GetProviderIDNotNil returns CallWhereInput.ProviderIDNotNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderIDNotNil() *bool { return v.ProviderIDNotNil }
+
+// GetProviderIDEqualFold returns CallWhereInput.ProviderIDEqualFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderIDEqualFold() *string { return v.ProviderIDEqualFold }
+
+// GetProviderIDContainsFold returns CallWhereInput.ProviderIDContainsFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderIDContainsFold() *string { return v.ProviderIDContainsFold }
+
+// GetFromE164 returns CallWhereInput.FromE164, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromE164() *string { return v.FromE164 }
+
+// GetFromE164NEQ returns CallWhereInput.FromE164NEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromE164NEQ() *string { return v.FromE164NEQ }
+
+// GetFromE164In returns CallWhereInput.FromE164In, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromE164In() []string { return v.FromE164In }
+
+// GetFromE164NotIn returns CallWhereInput.FromE164NotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromE164NotIn() []string { return v.FromE164NotIn }
+
+// GetFromE164GT returns CallWhereInput.FromE164GT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromE164GT() *string { return v.FromE164GT }
+
+// GetFromE164GTE returns CallWhereInput.FromE164GTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromE164GTE() *string { return v.FromE164GTE }
+
+// GetFromE164LT returns CallWhereInput.FromE164LT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromE164LT() *string { return v.FromE164LT }
+
+// GetFromE164LTE returns CallWhereInput.FromE164LTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromE164LTE() *string { return v.FromE164LTE }
+
+// GetFromE164Contains returns CallWhereInput.FromE164Contains, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromE164Contains() *string { return v.FromE164Contains }
+
+// GetFromE164HasPrefix returns CallWhereInput.FromE164HasPrefix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromE164HasPrefix() *string { return v.FromE164HasPrefix }
+
+// GetFromE164HasSuffix returns CallWhereInput.FromE164HasSuffix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromE164HasSuffix() *string { return v.FromE164HasSuffix }
+
+// GetFromE164EqualFold returns CallWhereInput.FromE164EqualFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromE164EqualFold() *string { return v.FromE164EqualFold }
+
+// GetFromE164ContainsFold returns CallWhereInput.FromE164ContainsFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFromE164ContainsFold() *string { return v.FromE164ContainsFold }
+
+// GetToE164 returns CallWhereInput.ToE164, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetToE164() *string { return v.ToE164 }
+
+// GetToE164NEQ returns CallWhereInput.ToE164NEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetToE164NEQ() *string { return v.ToE164NEQ }
+
+// GetToE164In returns CallWhereInput.ToE164In, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetToE164In() []string { return v.ToE164In }
+
+// GetToE164NotIn returns CallWhereInput.ToE164NotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetToE164NotIn() []string { return v.ToE164NotIn }
+
+// GetToE164GT returns CallWhereInput.ToE164GT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetToE164GT() *string { return v.ToE164GT }
+
+// GetToE164GTE returns CallWhereInput.ToE164GTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetToE164GTE() *string { return v.ToE164GTE }
+
+// GetToE164LT returns CallWhereInput.ToE164LT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetToE164LT() *string { return v.ToE164LT }
+
+// GetToE164LTE returns CallWhereInput.ToE164LTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetToE164LTE() *string { return v.ToE164LTE }
+
+// GetToE164Contains returns CallWhereInput.ToE164Contains, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetToE164Contains() *string { return v.ToE164Contains }
+
+// GetToE164HasPrefix returns CallWhereInput.ToE164HasPrefix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetToE164HasPrefix() *string { return v.ToE164HasPrefix }
+
+// GetToE164HasSuffix returns CallWhereInput.ToE164HasSuffix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetToE164HasSuffix() *string { return v.ToE164HasSuffix }
+
+// GetToE164EqualFold returns CallWhereInput.ToE164EqualFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetToE164EqualFold() *string { return v.ToE164EqualFold }
+
+// GetToE164ContainsFold returns CallWhereInput.ToE164ContainsFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetToE164ContainsFold() *string { return v.ToE164ContainsFold }
+
+// GetAgentID returns CallWhereInput.AgentID, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentID() *string { return v.AgentID }
+
+// GetAgentIDNEQ returns CallWhereInput.AgentIDNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentIDNEQ() *string { return v.AgentIDNEQ }
+
+// GetAgentIDIn returns CallWhereInput.AgentIDIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentIDIn() []string { return v.AgentIDIn }
+
+// GetAgentIDNotIn returns CallWhereInput.AgentIDNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentIDNotIn() []string { return v.AgentIDNotIn }
+
+// GetAgentIDGT returns CallWhereInput.AgentIDGT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentIDGT() *string { return v.AgentIDGT }
+
+// GetAgentIDGTE returns CallWhereInput.AgentIDGTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentIDGTE() *string { return v.AgentIDGTE }
+
+// GetAgentIDLT returns CallWhereInput.AgentIDLT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentIDLT() *string { return v.AgentIDLT }
+
+// GetAgentIDLTE returns CallWhereInput.AgentIDLTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentIDLTE() *string { return v.AgentIDLTE }
+
+// GetAgentIDContains returns CallWhereInput.AgentIDContains, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentIDContains() *string { return v.AgentIDContains }
+
+// GetAgentIDHasPrefix returns CallWhereInput.AgentIDHasPrefix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentIDHasPrefix() *string { return v.AgentIDHasPrefix }
+
+// GetAgentIDHasSuffix returns CallWhereInput.AgentIDHasSuffix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentIDHasSuffix() *string { return v.AgentIDHasSuffix }
+
+// GetAgentIDIsNil returns CallWhereInput.AgentIDIsNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentIDIsNil() *bool { return v.AgentIDIsNil }
+
+// GetAgentIDNotNil returns CallWhereInput.AgentIDNotNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentIDNotNil() *bool { return v.AgentIDNotNil }
+
+// GetAgentIDEqualFold returns CallWhereInput.AgentIDEqualFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentIDEqualFold() *string { return v.AgentIDEqualFold }
+
+// GetAgentIDContainsFold returns CallWhereInput.AgentIDContainsFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAgentIDContainsFold() *string { return v.AgentIDContainsFold }
+
+// GetCarrier returns CallWhereInput.Carrier, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCarrier() *string { return v.Carrier }
+
+// GetCarrierNEQ returns CallWhereInput.CarrierNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCarrierNEQ() *string { return v.CarrierNEQ }
+
+// GetCarrierIn returns CallWhereInput.CarrierIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCarrierIn() []string { return v.CarrierIn }
+
+// GetCarrierNotIn returns CallWhereInput.CarrierNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCarrierNotIn() []string { return v.CarrierNotIn }
+
+// GetCarrierGT returns CallWhereInput.CarrierGT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCarrierGT() *string { return v.CarrierGT }
+
+// GetCarrierGTE returns CallWhereInput.CarrierGTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCarrierGTE() *string { return v.CarrierGTE }
+
+// GetCarrierLT returns CallWhereInput.CarrierLT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCarrierLT() *string { return v.CarrierLT }
+
+// GetCarrierLTE returns CallWhereInput.CarrierLTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCarrierLTE() *string { return v.CarrierLTE }
+
+// GetCarrierContains returns CallWhereInput.CarrierContains, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCarrierContains() *string { return v.CarrierContains }
+
+// GetCarrierHasPrefix returns CallWhereInput.CarrierHasPrefix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCarrierHasPrefix() *string { return v.CarrierHasPrefix }
+
+// GetCarrierHasSuffix returns CallWhereInput.CarrierHasSuffix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCarrierHasSuffix() *string { return v.CarrierHasSuffix }
+
+// GetCarrierEqualFold returns CallWhereInput.CarrierEqualFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCarrierEqualFold() *string { return v.CarrierEqualFold }
+
+// GetCarrierContainsFold returns CallWhereInput.CarrierContainsFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetCarrierContainsFold() *string { return v.CarrierContainsFold }
+
+// GetProviderCallID returns CallWhereInput.ProviderCallID, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallID() *string { return v.ProviderCallID }
+
+// GetProviderCallIDNEQ returns CallWhereInput.ProviderCallIDNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallIDNEQ() *string { return v.ProviderCallIDNEQ }
+
+// GetProviderCallIDIn returns CallWhereInput.ProviderCallIDIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallIDIn() []string { return v.ProviderCallIDIn }
+
+// GetProviderCallIDNotIn returns CallWhereInput.ProviderCallIDNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallIDNotIn() []string { return v.ProviderCallIDNotIn }
+
+// GetProviderCallIDGT returns CallWhereInput.ProviderCallIDGT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallIDGT() *string { return v.ProviderCallIDGT }
+
+// GetProviderCallIDGTE returns CallWhereInput.ProviderCallIDGTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallIDGTE() *string { return v.ProviderCallIDGTE }
+
+// GetProviderCallIDLT returns CallWhereInput.ProviderCallIDLT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallIDLT() *string { return v.ProviderCallIDLT }
+
+// GetProviderCallIDLTE returns CallWhereInput.ProviderCallIDLTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallIDLTE() *string { return v.ProviderCallIDLTE }
+
+// GetProviderCallIDContains returns CallWhereInput.ProviderCallIDContains, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallIDContains() *string { return v.ProviderCallIDContains }
+
+// GetProviderCallIDHasPrefix returns CallWhereInput.ProviderCallIDHasPrefix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallIDHasPrefix() *string { return v.ProviderCallIDHasPrefix }
+
+// GetProviderCallIDHasSuffix returns CallWhereInput.ProviderCallIDHasSuffix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallIDHasSuffix() *string { return v.ProviderCallIDHasSuffix }
+
+// GetProviderCallIDIsNil returns CallWhereInput.ProviderCallIDIsNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallIDIsNil() *bool { return v.ProviderCallIDIsNil }
+
+// GetProviderCallIDNotNil returns CallWhereInput.ProviderCallIDNotNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallIDNotNil() *bool { return v.ProviderCallIDNotNil }
+
+// GetProviderCallIDEqualFold returns CallWhereInput.ProviderCallIDEqualFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallIDEqualFold() *string { return v.ProviderCallIDEqualFold }
+
+// GetProviderCallIDContainsFold returns CallWhereInput.ProviderCallIDContainsFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetProviderCallIDContainsFold() *string { return v.ProviderCallIDContainsFold }
+
+// GetSessionID returns CallWhereInput.SessionID, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetSessionID() *string { return v.SessionID }
+
+// GetSessionIDNEQ returns CallWhereInput.SessionIDNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetSessionIDNEQ() *string { return v.SessionIDNEQ }
+
+// GetSessionIDIn returns CallWhereInput.SessionIDIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetSessionIDIn() []string { return v.SessionIDIn }
+
+// GetSessionIDNotIn returns CallWhereInput.SessionIDNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetSessionIDNotIn() []string { return v.SessionIDNotIn }
+
+// GetSessionIDGT returns CallWhereInput.SessionIDGT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetSessionIDGT() *string { return v.SessionIDGT }
+
+// GetSessionIDGTE returns CallWhereInput.SessionIDGTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetSessionIDGTE() *string { return v.SessionIDGTE }
+
+// GetSessionIDLT returns CallWhereInput.SessionIDLT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetSessionIDLT() *string { return v.SessionIDLT }
+
+// GetSessionIDLTE returns CallWhereInput.SessionIDLTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetSessionIDLTE() *string { return v.SessionIDLTE }
+
+// GetSessionIDContains returns CallWhereInput.SessionIDContains, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetSessionIDContains() *string { return v.SessionIDContains }
+
+// GetSessionIDHasPrefix returns CallWhereInput.SessionIDHasPrefix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetSessionIDHasPrefix() *string { return v.SessionIDHasPrefix }
+
+// GetSessionIDHasSuffix returns CallWhereInput.SessionIDHasSuffix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetSessionIDHasSuffix() *string { return v.SessionIDHasSuffix }
+
+// GetSessionIDEqualFold returns CallWhereInput.SessionIDEqualFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetSessionIDEqualFold() *string { return v.SessionIDEqualFold }
+
+// GetSessionIDContainsFold returns CallWhereInput.SessionIDContainsFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetSessionIDContainsFold() *string { return v.SessionIDContainsFold }
+
+// GetStatus returns CallWhereInput.Status, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetStatus() *CallStatus { return v.Status }
+
+// GetStatusNEQ returns CallWhereInput.StatusNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetStatusNEQ() *CallStatus { return v.StatusNEQ }
+
+// GetStatusIn returns CallWhereInput.StatusIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetStatusIn() []CallStatus { return v.StatusIn }
+
+// GetStatusNotIn returns CallWhereInput.StatusNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetStatusNotIn() []CallStatus { return v.StatusNotIn }
+
+// GetFailureReason returns CallWhereInput.FailureReason, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReason() *string { return v.FailureReason }
+
+// GetFailureReasonNEQ returns CallWhereInput.FailureReasonNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReasonNEQ() *string { return v.FailureReasonNEQ }
+
+// GetFailureReasonIn returns CallWhereInput.FailureReasonIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReasonIn() []string { return v.FailureReasonIn }
+
+// GetFailureReasonNotIn returns CallWhereInput.FailureReasonNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReasonNotIn() []string { return v.FailureReasonNotIn }
+
+// GetFailureReasonGT returns CallWhereInput.FailureReasonGT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReasonGT() *string { return v.FailureReasonGT }
+
+// GetFailureReasonGTE returns CallWhereInput.FailureReasonGTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReasonGTE() *string { return v.FailureReasonGTE }
+
+// GetFailureReasonLT returns CallWhereInput.FailureReasonLT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReasonLT() *string { return v.FailureReasonLT }
+
+// GetFailureReasonLTE returns CallWhereInput.FailureReasonLTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReasonLTE() *string { return v.FailureReasonLTE }
+
+// GetFailureReasonContains returns CallWhereInput.FailureReasonContains, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReasonContains() *string { return v.FailureReasonContains }
+
+// GetFailureReasonHasPrefix returns CallWhereInput.FailureReasonHasPrefix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReasonHasPrefix() *string { return v.FailureReasonHasPrefix }
+
+// GetFailureReasonHasSuffix returns CallWhereInput.FailureReasonHasSuffix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReasonHasSuffix() *string { return v.FailureReasonHasSuffix }
+
+// GetFailureReasonIsNil returns CallWhereInput.FailureReasonIsNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReasonIsNil() *bool { return v.FailureReasonIsNil }
+
+// GetFailureReasonNotNil returns CallWhereInput.FailureReasonNotNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReasonNotNil() *bool { return v.FailureReasonNotNil }
+
+// GetFailureReasonEqualFold returns CallWhereInput.FailureReasonEqualFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReasonEqualFold() *string { return v.FailureReasonEqualFold }
+
+// GetFailureReasonContainsFold returns CallWhereInput.FailureReasonContainsFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetFailureReasonContainsFold() *string { return v.FailureReasonContainsFold }
+
+// GetAnsweredAt returns CallWhereInput.AnsweredAt, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAnsweredAt() *time.Time { return v.AnsweredAt }
+
+// GetAnsweredAtNEQ returns CallWhereInput.AnsweredAtNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAnsweredAtNEQ() *time.Time { return v.AnsweredAtNEQ }
+
+// GetAnsweredAtIn returns CallWhereInput.AnsweredAtIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAnsweredAtIn() []time.Time { return v.AnsweredAtIn }
+
+// GetAnsweredAtNotIn returns CallWhereInput.AnsweredAtNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAnsweredAtNotIn() []time.Time { return v.AnsweredAtNotIn }
+
+// GetAnsweredAtGT returns CallWhereInput.AnsweredAtGT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAnsweredAtGT() *time.Time { return v.AnsweredAtGT }
+
+// GetAnsweredAtGTE returns CallWhereInput.AnsweredAtGTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAnsweredAtGTE() *time.Time { return v.AnsweredAtGTE }
+
+// GetAnsweredAtLT returns CallWhereInput.AnsweredAtLT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAnsweredAtLT() *time.Time { return v.AnsweredAtLT }
+
+// GetAnsweredAtLTE returns CallWhereInput.AnsweredAtLTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAnsweredAtLTE() *time.Time { return v.AnsweredAtLTE }
+
+// GetAnsweredAtIsNil returns CallWhereInput.AnsweredAtIsNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAnsweredAtIsNil() *bool { return v.AnsweredAtIsNil }
+
+// GetAnsweredAtNotNil returns CallWhereInput.AnsweredAtNotNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetAnsweredAtNotNil() *bool { return v.AnsweredAtNotNil }
+
+// GetEndedAt returns CallWhereInput.EndedAt, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetEndedAt() *time.Time { return v.EndedAt }
+
+// GetEndedAtNEQ returns CallWhereInput.EndedAtNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetEndedAtNEQ() *time.Time { return v.EndedAtNEQ }
+
+// GetEndedAtIn returns CallWhereInput.EndedAtIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetEndedAtIn() []time.Time { return v.EndedAtIn }
+
+// GetEndedAtNotIn returns CallWhereInput.EndedAtNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetEndedAtNotIn() []time.Time { return v.EndedAtNotIn }
+
+// GetEndedAtGT returns CallWhereInput.EndedAtGT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetEndedAtGT() *time.Time { return v.EndedAtGT }
+
+// GetEndedAtGTE returns CallWhereInput.EndedAtGTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetEndedAtGTE() *time.Time { return v.EndedAtGTE }
+
+// GetEndedAtLT returns CallWhereInput.EndedAtLT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetEndedAtLT() *time.Time { return v.EndedAtLT }
+
+// GetEndedAtLTE returns CallWhereInput.EndedAtLTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetEndedAtLTE() *time.Time { return v.EndedAtLTE }
+
+// GetEndedAtIsNil returns CallWhereInput.EndedAtIsNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetEndedAtIsNil() *bool { return v.EndedAtIsNil }
+
+// GetEndedAtNotNil returns CallWhereInput.EndedAtNotNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetEndedAtNotNil() *bool { return v.EndedAtNotNil }
+
+// GetDurationSeconds returns CallWhereInput.DurationSeconds, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetDurationSeconds() *int { return v.DurationSeconds }
+
+// GetDurationSecondsNEQ returns CallWhereInput.DurationSecondsNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetDurationSecondsNEQ() *int { return v.DurationSecondsNEQ }
+
+// GetDurationSecondsIn returns CallWhereInput.DurationSecondsIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetDurationSecondsIn() []int { return v.DurationSecondsIn }
+
+// GetDurationSecondsNotIn returns CallWhereInput.DurationSecondsNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetDurationSecondsNotIn() []int { return v.DurationSecondsNotIn }
+
+// GetDurationSecondsGT returns CallWhereInput.DurationSecondsGT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetDurationSecondsGT() *int { return v.DurationSecondsGT }
+
+// GetDurationSecondsGTE returns CallWhereInput.DurationSecondsGTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetDurationSecondsGTE() *int { return v.DurationSecondsGTE }
+
+// GetDurationSecondsLT returns CallWhereInput.DurationSecondsLT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetDurationSecondsLT() *int { return v.DurationSecondsLT }
+
+// GetDurationSecondsLTE returns CallWhereInput.DurationSecondsLTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetDurationSecondsLTE() *int { return v.DurationSecondsLTE }
+
+// GetIdempotencyKey returns CallWhereInput.IdempotencyKey, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKey() *string { return v.IdempotencyKey }
+
+// GetIdempotencyKeyNEQ returns CallWhereInput.IdempotencyKeyNEQ, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKeyNEQ() *string { return v.IdempotencyKeyNEQ }
+
+// GetIdempotencyKeyIn returns CallWhereInput.IdempotencyKeyIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKeyIn() []string { return v.IdempotencyKeyIn }
+
+// GetIdempotencyKeyNotIn returns CallWhereInput.IdempotencyKeyNotIn, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKeyNotIn() []string { return v.IdempotencyKeyNotIn }
+
+// GetIdempotencyKeyGT returns CallWhereInput.IdempotencyKeyGT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKeyGT() *string { return v.IdempotencyKeyGT }
+
+// GetIdempotencyKeyGTE returns CallWhereInput.IdempotencyKeyGTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKeyGTE() *string { return v.IdempotencyKeyGTE }
+
+// GetIdempotencyKeyLT returns CallWhereInput.IdempotencyKeyLT, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKeyLT() *string { return v.IdempotencyKeyLT }
+
+// GetIdempotencyKeyLTE returns CallWhereInput.IdempotencyKeyLTE, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKeyLTE() *string { return v.IdempotencyKeyLTE }
+
+// GetIdempotencyKeyContains returns CallWhereInput.IdempotencyKeyContains, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKeyContains() *string { return v.IdempotencyKeyContains }
+
+// GetIdempotencyKeyHasPrefix returns CallWhereInput.IdempotencyKeyHasPrefix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKeyHasPrefix() *string { return v.IdempotencyKeyHasPrefix }
+
+// GetIdempotencyKeyHasSuffix returns CallWhereInput.IdempotencyKeyHasSuffix, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKeyHasSuffix() *string { return v.IdempotencyKeyHasSuffix }
+
+// GetIdempotencyKeyIsNil returns CallWhereInput.IdempotencyKeyIsNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKeyIsNil() *bool { return v.IdempotencyKeyIsNil }
+
+// GetIdempotencyKeyNotNil returns CallWhereInput.IdempotencyKeyNotNil, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKeyNotNil() *bool { return v.IdempotencyKeyNotNil }
+
+// GetIdempotencyKeyEqualFold returns CallWhereInput.IdempotencyKeyEqualFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKeyEqualFold() *string { return v.IdempotencyKeyEqualFold }
+
+// GetIdempotencyKeyContainsFold returns CallWhereInput.IdempotencyKeyContainsFold, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetIdempotencyKeyContainsFold() *string { return v.IdempotencyKeyContainsFold }
+
+// GetHasFromNumber returns CallWhereInput.HasFromNumber, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetHasFromNumber() *bool { return v.HasFromNumber }
+
+// GetHasFromNumberWith returns CallWhereInput.HasFromNumberWith, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetHasFromNumberWith() []PhoneNumberWhereInput { return v.HasFromNumberWith }
+
+// GetHasProvider returns CallWhereInput.HasProvider, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetHasProvider() *bool { return v.HasProvider }
+
+// GetHasProviderWith returns CallWhereInput.HasProviderWith, and is useful for accessing the field via an interface.
+func (v *CallWhereInput) GetHasProviderWith() []ProviderWhereInput { return v.HasProviderWith }
+
+// CallsCallsCallConnection includes the requested fields of the GraphQL type CallConnection.
+// The GraphQL type's documentation follows.
+//
+// A connection to a list of items.
+type CallsCallsCallConnection struct {
+	// Identifies the total count of items in the connection.
+	TotalCount int `json:"totalCount"`
+	// A list of edges.
+	Edges []*CallsCallsCallConnectionEdgesCallEdge `json:"edges"`
+}
+
+// GetTotalCount returns CallsCallsCallConnection.TotalCount, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnection) GetTotalCount() int { return v.TotalCount }
+
+// GetEdges returns CallsCallsCallConnection.Edges, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnection) GetEdges() []*CallsCallsCallConnectionEdgesCallEdge {
+	return v.Edges
+}
+
+// CallsCallsCallConnectionEdgesCallEdge includes the requested fields of the GraphQL type CallEdge.
+// The GraphQL type's documentation follows.
+//
+// An edge in a connection.
+type CallsCallsCallConnectionEdgesCallEdge struct {
+	// The item at the end of the edge.
+	Node *CallsCallsCallConnectionEdgesCallEdgeNodeCall `json:"node"`
+}
+
+// GetNode returns CallsCallsCallConnectionEdgesCallEdge.Node, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnectionEdgesCallEdge) GetNode() *CallsCallsCallConnectionEdgesCallEdgeNodeCall {
+	return v.Node
+}
+
+// CallsCallsCallConnectionEdgesCallEdgeNodeCall includes the requested fields of the GraphQL type Call.
+type CallsCallsCallConnectionEdgesCallEdgeNodeCall struct {
+	CallFields `json:"-"`
+}
+
+// GetId returns CallsCallsCallConnectionEdgesCallEdgeNodeCall.Id, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) GetId() string { return v.CallFields.Id }
+
+// GetStatus returns CallsCallsCallConnectionEdgesCallEdgeNodeCall.Status, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) GetStatus() CallStatus {
+	return v.CallFields.Status
+}
+
+// GetFromE164 returns CallsCallsCallConnectionEdgesCallEdgeNodeCall.FromE164, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) GetFromE164() string {
+	return v.CallFields.FromE164
+}
+
+// GetToE164 returns CallsCallsCallConnectionEdgesCallEdgeNodeCall.ToE164, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) GetToE164() string {
+	return v.CallFields.ToE164
+}
+
+// GetAgentID returns CallsCallsCallConnectionEdgesCallEdgeNodeCall.AgentID, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) GetAgentID() *string {
+	return v.CallFields.AgentID
+}
+
+// GetCarrier returns CallsCallsCallConnectionEdgesCallEdgeNodeCall.Carrier, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) GetCarrier() string {
+	return v.CallFields.Carrier
+}
+
+// GetProviderCallID returns CallsCallsCallConnectionEdgesCallEdgeNodeCall.ProviderCallID, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) GetProviderCallID() *string {
+	return v.CallFields.ProviderCallID
+}
+
+// GetSessionID returns CallsCallsCallConnectionEdgesCallEdgeNodeCall.SessionID, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) GetSessionID() string {
+	return v.CallFields.SessionID
+}
+
+// GetFailureReason returns CallsCallsCallConnectionEdgesCallEdgeNodeCall.FailureReason, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) GetFailureReason() *string {
+	return v.CallFields.FailureReason
+}
+
+// GetDurationSeconds returns CallsCallsCallConnectionEdgesCallEdgeNodeCall.DurationSeconds, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) GetDurationSeconds() int {
+	return v.CallFields.DurationSeconds
+}
+
+// GetAnsweredAt returns CallsCallsCallConnectionEdgesCallEdgeNodeCall.AnsweredAt, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) GetAnsweredAt() *time.Time {
+	return v.CallFields.AnsweredAt
+}
+
+// GetEndedAt returns CallsCallsCallConnectionEdgesCallEdgeNodeCall.EndedAt, and is useful for accessing the field via an interface.
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) GetEndedAt() *time.Time {
+	return v.CallFields.EndedAt
+}
+
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) UnmarshalJSON(b []byte) error {
+
+	if string(b) == "null" {
+		return nil
+	}
+
+	var firstPass struct {
+		*CallsCallsCallConnectionEdgesCallEdgeNodeCall
+		graphql.NoUnmarshalJSON
+	}
+	firstPass.CallsCallsCallConnectionEdgesCallEdgeNodeCall = v
+
+	err := json.Unmarshal(b, &firstPass)
+	if err != nil {
+		return err
+	}
+
+	err = json.Unmarshal(
+		b, &v.CallFields)
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+type __premarshalCallsCallsCallConnectionEdgesCallEdgeNodeCall struct {
+	Id string `json:"id"`
+
+	Status CallStatus `json:"status"`
+
+	FromE164 string `json:"fromE164"`
+
+	ToE164 string `json:"toE164"`
+
+	AgentID *string `json:"agentID"`
+
+	Carrier string `json:"carrier"`
+
+	ProviderCallID *string `json:"providerCallID"`
+
+	SessionID string `json:"sessionID"`
+
+	FailureReason *string `json:"failureReason"`
+
+	DurationSeconds int `json:"durationSeconds"`
+
+	AnsweredAt *time.Time `json:"answeredAt"`
+
+	EndedAt *time.Time `json:"endedAt"`
+}
+
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) MarshalJSON() ([]byte, error) {
+	premarshaled, err := v.__premarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(premarshaled)
+}
+
+func (v *CallsCallsCallConnectionEdgesCallEdgeNodeCall) __premarshalJSON() (*__premarshalCallsCallsCallConnectionEdgesCallEdgeNodeCall, error) {
+	var retval __premarshalCallsCallsCallConnectionEdgesCallEdgeNodeCall
+
+	retval.Id = v.CallFields.Id
+	retval.Status = v.CallFields.Status
+	retval.FromE164 = v.CallFields.FromE164
+	retval.ToE164 = v.CallFields.ToE164
+	retval.AgentID = v.CallFields.AgentID
+	retval.Carrier = v.CallFields.Carrier
+	retval.ProviderCallID = v.CallFields.ProviderCallID
+	retval.SessionID = v.CallFields.SessionID
+	retval.FailureReason = v.CallFields.FailureReason
+	retval.DurationSeconds = v.CallFields.DurationSeconds
+	retval.AnsweredAt = v.CallFields.AnsweredAt
+	retval.EndedAt = v.CallFields.EndedAt
+	return &retval, nil
+}
+
+// CallsResponse is returned by Calls on success.
+type CallsResponse struct {
+	Calls CallsCallsCallConnection `json:"calls"`
+}
+
+// GetCalls returns CallsResponse.Calls, and is useful for accessing the field via an interface.
+func (v *CallsResponse) GetCalls() CallsCallsCallConnection { return v.Calls }
 
 // CarriersCarriersCarrier includes the requested fields of the GraphQL type Carrier.
 // The GraphQL type's documentation follows.
@@ -542,6 +1966,7 @@ func (v *LimitsFields) GetDailyMinutesMax() *int { return v.DailyMinutesMax }
 // NodeNode includes the requested fields of the GraphQL interface Node.
 //
 // NodeNode is implemented by the following types:
+// NodeNodeCall
 // NodeNodePhoneNumber
 // NodeNodeProvider
 // The GraphQL type's documentation follows.
@@ -559,6 +1984,7 @@ type NodeNode interface {
 	GetId() string
 }
 
+func (v *NodeNodeCall) implementsGraphQLInterfaceNodeNode()        {}
 func (v *NodeNodePhoneNumber) implementsGraphQLInterfaceNodeNode() {}
 func (v *NodeNodeProvider) implementsGraphQLInterfaceNodeNode()    {}
 
@@ -576,6 +2002,9 @@ func __unmarshalNodeNode(b []byte, v *NodeNode) error {
 	}
 
 	switch tn.TypeName {
+	case "Call":
+		*v = new(NodeNodeCall)
+		return json.Unmarshal(b, *v)
 	case "PhoneNumber":
 		*v = new(NodeNodePhoneNumber)
 		return json.Unmarshal(b, *v)
@@ -595,6 +2024,14 @@ func __marshalNodeNode(v *NodeNode) ([]byte, error) {
 
 	var typename string
 	switch v := (*v).(type) {
+	case *NodeNodeCall:
+		typename = "Call"
+
+		result := struct {
+			TypeName string `json:"__typename"`
+			*NodeNodeCall
+		}{typename, v}
+		return json.Marshal(result)
 	case *NodeNodePhoneNumber:
 		typename = "PhoneNumber"
 
@@ -618,6 +2055,19 @@ func __marshalNodeNode(v *NodeNode) ([]byte, error) {
 			`unexpected concrete type for NodeNode: "%T"`, v)
 	}
 }
+
+// NodeNodeCall includes the requested fields of the GraphQL type Call.
+type NodeNodeCall struct {
+	Typename *string `json:"__typename"`
+	// The id of the object.
+	Id string `json:"id"`
+}
+
+// GetTypename returns NodeNodeCall.Typename, and is useful for accessing the field via an interface.
+func (v *NodeNodeCall) GetTypename() *string { return v.Typename }
+
+// GetId returns NodeNodeCall.Id, and is useful for accessing the field via an interface.
+func (v *NodeNodeCall) GetId() string { return v.Id }
 
 // NodeNodePhoneNumber includes the requested fields of the GraphQL type PhoneNumber.
 type NodeNodePhoneNumber struct {
@@ -726,9 +2176,23 @@ func (v *NodeResponse) __premarshalJSON() (*__premarshalNodeResponse, error) {
 	return &retval, nil
 }
 
+// NodesNodesCall includes the requested fields of the GraphQL type Call.
+type NodesNodesCall struct {
+	Typename *string `json:"__typename"`
+	// The id of the object.
+	Id string `json:"id"`
+}
+
+// GetTypename returns NodesNodesCall.Typename, and is useful for accessing the field via an interface.
+func (v *NodesNodesCall) GetTypename() *string { return v.Typename }
+
+// GetId returns NodesNodesCall.Id, and is useful for accessing the field via an interface.
+func (v *NodesNodesCall) GetId() string { return v.Id }
+
 // NodesNodesNode includes the requested fields of the GraphQL interface Node.
 //
 // NodesNodesNode is implemented by the following types:
+// NodesNodesCall
 // NodesNodesPhoneNumber
 // NodesNodesProvider
 // The GraphQL type's documentation follows.
@@ -746,6 +2210,7 @@ type NodesNodesNode interface {
 	GetId() string
 }
 
+func (v *NodesNodesCall) implementsGraphQLInterfaceNodesNodesNode()        {}
 func (v *NodesNodesPhoneNumber) implementsGraphQLInterfaceNodesNodesNode() {}
 func (v *NodesNodesProvider) implementsGraphQLInterfaceNodesNodesNode()    {}
 
@@ -763,6 +2228,9 @@ func __unmarshalNodesNodesNode(b []byte, v *NodesNodesNode) error {
 	}
 
 	switch tn.TypeName {
+	case "Call":
+		*v = new(NodesNodesCall)
+		return json.Unmarshal(b, *v)
 	case "PhoneNumber":
 		*v = new(NodesNodesPhoneNumber)
 		return json.Unmarshal(b, *v)
@@ -782,6 +2250,14 @@ func __marshalNodesNodesNode(v *NodesNodesNode) ([]byte, error) {
 
 	var typename string
 	switch v := (*v).(type) {
+	case *NodesNodesCall:
+		typename = "Call"
+
+		result := struct {
+			TypeName string `json:"__typename"`
+			*NodesNodesCall
+		}{typename, v}
+		return json.Marshal(result)
 	case *NodesNodesPhoneNumber:
 		typename = "PhoneNumber"
 
@@ -930,6 +2406,159 @@ var AllOrderDirection = []OrderDirection{
 	OrderDirectionAsc,
 	OrderDirectionDesc,
 }
+
+type OriginateCallInput struct {
+	// The caller ID: a number of this account with outbound calls enabled, in E.164.
+	From string `json:"from"`
+	// The number to call, in E.164.
+	To string `json:"to"`
+	// The agent placing the call. When `from` is pinned, it must be that agent (or omitted).
+	AgentID *string `json:"agentID"`
+	// Any unique string (a UUID): repeating it within 24 hours returns the first call and places nothing.
+	IdempotencyKey *string `json:"idempotencyKey"`
+}
+
+// GetFrom returns OriginateCallInput.From, and is useful for accessing the field via an interface.
+func (v *OriginateCallInput) GetFrom() string { return v.From }
+
+// GetTo returns OriginateCallInput.To, and is useful for accessing the field via an interface.
+func (v *OriginateCallInput) GetTo() string { return v.To }
+
+// GetAgentID returns OriginateCallInput.AgentID, and is useful for accessing the field via an interface.
+func (v *OriginateCallInput) GetAgentID() *string { return v.AgentID }
+
+// GetIdempotencyKey returns OriginateCallInput.IdempotencyKey, and is useful for accessing the field via an interface.
+func (v *OriginateCallInput) GetIdempotencyKey() *string { return v.IdempotencyKey }
+
+// OriginateCallOriginateCall includes the requested fields of the GraphQL type Call.
+type OriginateCallOriginateCall struct {
+	CallFields `json:"-"`
+}
+
+// GetId returns OriginateCallOriginateCall.Id, and is useful for accessing the field via an interface.
+func (v *OriginateCallOriginateCall) GetId() string { return v.CallFields.Id }
+
+// GetStatus returns OriginateCallOriginateCall.Status, and is useful for accessing the field via an interface.
+func (v *OriginateCallOriginateCall) GetStatus() CallStatus { return v.CallFields.Status }
+
+// GetFromE164 returns OriginateCallOriginateCall.FromE164, and is useful for accessing the field via an interface.
+func (v *OriginateCallOriginateCall) GetFromE164() string { return v.CallFields.FromE164 }
+
+// GetToE164 returns OriginateCallOriginateCall.ToE164, and is useful for accessing the field via an interface.
+func (v *OriginateCallOriginateCall) GetToE164() string { return v.CallFields.ToE164 }
+
+// GetAgentID returns OriginateCallOriginateCall.AgentID, and is useful for accessing the field via an interface.
+func (v *OriginateCallOriginateCall) GetAgentID() *string { return v.CallFields.AgentID }
+
+// GetCarrier returns OriginateCallOriginateCall.Carrier, and is useful for accessing the field via an interface.
+func (v *OriginateCallOriginateCall) GetCarrier() string { return v.CallFields.Carrier }
+
+// GetProviderCallID returns OriginateCallOriginateCall.ProviderCallID, and is useful for accessing the field via an interface.
+func (v *OriginateCallOriginateCall) GetProviderCallID() *string { return v.CallFields.ProviderCallID }
+
+// GetSessionID returns OriginateCallOriginateCall.SessionID, and is useful for accessing the field via an interface.
+func (v *OriginateCallOriginateCall) GetSessionID() string { return v.CallFields.SessionID }
+
+// GetFailureReason returns OriginateCallOriginateCall.FailureReason, and is useful for accessing the field via an interface.
+func (v *OriginateCallOriginateCall) GetFailureReason() *string { return v.CallFields.FailureReason }
+
+// GetDurationSeconds returns OriginateCallOriginateCall.DurationSeconds, and is useful for accessing the field via an interface.
+func (v *OriginateCallOriginateCall) GetDurationSeconds() int { return v.CallFields.DurationSeconds }
+
+// GetAnsweredAt returns OriginateCallOriginateCall.AnsweredAt, and is useful for accessing the field via an interface.
+func (v *OriginateCallOriginateCall) GetAnsweredAt() *time.Time { return v.CallFields.AnsweredAt }
+
+// GetEndedAt returns OriginateCallOriginateCall.EndedAt, and is useful for accessing the field via an interface.
+func (v *OriginateCallOriginateCall) GetEndedAt() *time.Time { return v.CallFields.EndedAt }
+
+func (v *OriginateCallOriginateCall) UnmarshalJSON(b []byte) error {
+
+	if string(b) == "null" {
+		return nil
+	}
+
+	var firstPass struct {
+		*OriginateCallOriginateCall
+		graphql.NoUnmarshalJSON
+	}
+	firstPass.OriginateCallOriginateCall = v
+
+	err := json.Unmarshal(b, &firstPass)
+	if err != nil {
+		return err
+	}
+
+	err = json.Unmarshal(
+		b, &v.CallFields)
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+type __premarshalOriginateCallOriginateCall struct {
+	Id string `json:"id"`
+
+	Status CallStatus `json:"status"`
+
+	FromE164 string `json:"fromE164"`
+
+	ToE164 string `json:"toE164"`
+
+	AgentID *string `json:"agentID"`
+
+	Carrier string `json:"carrier"`
+
+	ProviderCallID *string `json:"providerCallID"`
+
+	SessionID string `json:"sessionID"`
+
+	FailureReason *string `json:"failureReason"`
+
+	DurationSeconds int `json:"durationSeconds"`
+
+	AnsweredAt *time.Time `json:"answeredAt"`
+
+	EndedAt *time.Time `json:"endedAt"`
+}
+
+func (v *OriginateCallOriginateCall) MarshalJSON() ([]byte, error) {
+	premarshaled, err := v.__premarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(premarshaled)
+}
+
+func (v *OriginateCallOriginateCall) __premarshalJSON() (*__premarshalOriginateCallOriginateCall, error) {
+	var retval __premarshalOriginateCallOriginateCall
+
+	retval.Id = v.CallFields.Id
+	retval.Status = v.CallFields.Status
+	retval.FromE164 = v.CallFields.FromE164
+	retval.ToE164 = v.CallFields.ToE164
+	retval.AgentID = v.CallFields.AgentID
+	retval.Carrier = v.CallFields.Carrier
+	retval.ProviderCallID = v.CallFields.ProviderCallID
+	retval.SessionID = v.CallFields.SessionID
+	retval.FailureReason = v.CallFields.FailureReason
+	retval.DurationSeconds = v.CallFields.DurationSeconds
+	retval.AnsweredAt = v.CallFields.AnsweredAt
+	retval.EndedAt = v.CallFields.EndedAt
+	return &retval, nil
+}
+
+// OriginateCallResponse is returned by OriginateCall on success.
+type OriginateCallResponse struct {
+	// Place an outbound call. Fails with CALLER_ID_NOT_ALLOWED (from is not yours, has outbound
+	// switched off, or is pinned to another agent), CAP_EXCEEDED (with dimension and
+	// retryAfterSeconds), CARRIER_ERROR (with the carrier's code) or UNAVAILABLE (Redis or the key
+	// service down: nothing was placed).
+	OriginateCall OriginateCallOriginateCall `json:"originateCall"`
+}
+
+// GetOriginateCall returns OriginateCallResponse.OriginateCall, and is useful for accessing the field via an interface.
+func (v *OriginateCallResponse) GetOriginateCall() OriginateCallOriginateCall { return v.OriginateCall }
 
 // PhoneNumberFields includes the GraphQL fields of PhoneNumber requested by the fragment PhoneNumberFields.
 type PhoneNumberFields struct {
@@ -1096,6 +2725,9 @@ type PhoneNumberWhereInput struct {
 	// provider edge predicates
 	HasProvider     *bool                `json:"hasProvider"`
 	HasProviderWith []ProviderWhereInput `json:"hasProviderWith"`
+	// calls edge predicates
+	HasCalls     *bool            `json:"hasCalls"`
+	HasCallsWith []CallWhereInput `json:"hasCallsWith"`
 }
 
 // GetNot returns PhoneNumberWhereInput.Not, and is useful for accessing the field via an interface.
@@ -1325,6 +2957,12 @@ func (v *PhoneNumberWhereInput) GetHasProvider() *bool { return v.HasProvider }
 
 // GetHasProviderWith returns PhoneNumberWhereInput.HasProviderWith, and is useful for accessing the field via an interface.
 func (v *PhoneNumberWhereInput) GetHasProviderWith() []ProviderWhereInput { return v.HasProviderWith }
+
+// GetHasCalls returns PhoneNumberWhereInput.HasCalls, and is useful for accessing the field via an interface.
+func (v *PhoneNumberWhereInput) GetHasCalls() *bool { return v.HasCalls }
+
+// GetHasCallsWith returns PhoneNumberWhereInput.HasCallsWith, and is useful for accessing the field via an interface.
+func (v *PhoneNumberWhereInput) GetHasCallsWith() []CallWhereInput { return v.HasCallsWith }
 
 // PhoneNumbersPhoneNumbersPhoneNumberConnection includes the requested fields of the GraphQL type PhoneNumberConnection.
 // The GraphQL type's documentation follows.
@@ -1711,9 +3349,23 @@ type ProviderWhereInput struct {
 	HintHasSuffix    *string  `json:"hintHasSuffix"`
 	HintEqualFold    *string  `json:"hintEqualFold"`
 	HintContainsFold *string  `json:"hintContainsFold"`
+	// verified_at field predicates
+	VerifiedAt       *time.Time  `json:"verifiedAt"`
+	VerifiedAtNEQ    *time.Time  `json:"verifiedAtNEQ"`
+	VerifiedAtIn     []time.Time `json:"verifiedAtIn"`
+	VerifiedAtNotIn  []time.Time `json:"verifiedAtNotIn"`
+	VerifiedAtGT     *time.Time  `json:"verifiedAtGT"`
+	VerifiedAtGTE    *time.Time  `json:"verifiedAtGTE"`
+	VerifiedAtLT     *time.Time  `json:"verifiedAtLT"`
+	VerifiedAtLTE    *time.Time  `json:"verifiedAtLTE"`
+	VerifiedAtIsNil  *bool       `json:"verifiedAtIsNil"`
+	VerifiedAtNotNil *bool       `json:"verifiedAtNotNil"`
 	// numbers edge predicates
 	HasNumbers     *bool                   `json:"hasNumbers"`
 	HasNumbersWith []PhoneNumberWhereInput `json:"hasNumbersWith"`
+	// calls edge predicates
+	HasCalls     *bool            `json:"hasCalls"`
+	HasCallsWith []CallWhereInput `json:"hasCallsWith"`
 }
 
 // GetNot returns ProviderWhereInput.Not, and is useful for accessing the field via an interface.
@@ -1920,11 +3572,47 @@ func (v *ProviderWhereInput) GetHintEqualFold() *string { return v.HintEqualFold
 // GetHintContainsFold returns ProviderWhereInput.HintContainsFold, and is useful for accessing the field via an interface.
 func (v *ProviderWhereInput) GetHintContainsFold() *string { return v.HintContainsFold }
 
+// GetVerifiedAt returns ProviderWhereInput.VerifiedAt, and is useful for accessing the field via an interface.
+func (v *ProviderWhereInput) GetVerifiedAt() *time.Time { return v.VerifiedAt }
+
+// GetVerifiedAtNEQ returns ProviderWhereInput.VerifiedAtNEQ, and is useful for accessing the field via an interface.
+func (v *ProviderWhereInput) GetVerifiedAtNEQ() *time.Time { return v.VerifiedAtNEQ }
+
+// GetVerifiedAtIn returns ProviderWhereInput.VerifiedAtIn, and is useful for accessing the field via an interface.
+func (v *ProviderWhereInput) GetVerifiedAtIn() []time.Time { return v.VerifiedAtIn }
+
+// GetVerifiedAtNotIn returns ProviderWhereInput.VerifiedAtNotIn, and is useful for accessing the field via an interface.
+func (v *ProviderWhereInput) GetVerifiedAtNotIn() []time.Time { return v.VerifiedAtNotIn }
+
+// GetVerifiedAtGT returns ProviderWhereInput.VerifiedAtGT, and is useful for accessing the field via an interface.
+func (v *ProviderWhereInput) GetVerifiedAtGT() *time.Time { return v.VerifiedAtGT }
+
+// GetVerifiedAtGTE returns ProviderWhereInput.VerifiedAtGTE, and is useful for accessing the field via an interface.
+func (v *ProviderWhereInput) GetVerifiedAtGTE() *time.Time { return v.VerifiedAtGTE }
+
+// GetVerifiedAtLT returns ProviderWhereInput.VerifiedAtLT, and is useful for accessing the field via an interface.
+func (v *ProviderWhereInput) GetVerifiedAtLT() *time.Time { return v.VerifiedAtLT }
+
+// GetVerifiedAtLTE returns ProviderWhereInput.VerifiedAtLTE, and is useful for accessing the field via an interface.
+func (v *ProviderWhereInput) GetVerifiedAtLTE() *time.Time { return v.VerifiedAtLTE }
+
+// GetVerifiedAtIsNil returns ProviderWhereInput.VerifiedAtIsNil, and is useful for accessing the field via an interface.
+func (v *ProviderWhereInput) GetVerifiedAtIsNil() *bool { return v.VerifiedAtIsNil }
+
+// GetVerifiedAtNotNil returns ProviderWhereInput.VerifiedAtNotNil, and is useful for accessing the field via an interface.
+func (v *ProviderWhereInput) GetVerifiedAtNotNil() *bool { return v.VerifiedAtNotNil }
+
 // GetHasNumbers returns ProviderWhereInput.HasNumbers, and is useful for accessing the field via an interface.
 func (v *ProviderWhereInput) GetHasNumbers() *bool { return v.HasNumbers }
 
 // GetHasNumbersWith returns ProviderWhereInput.HasNumbersWith, and is useful for accessing the field via an interface.
 func (v *ProviderWhereInput) GetHasNumbersWith() []PhoneNumberWhereInput { return v.HasNumbersWith }
+
+// GetHasCalls returns ProviderWhereInput.HasCalls, and is useful for accessing the field via an interface.
+func (v *ProviderWhereInput) GetHasCalls() *bool { return v.HasCalls }
+
+// GetHasCallsWith returns ProviderWhereInput.HasCallsWith, and is useful for accessing the field via an interface.
+func (v *ProviderWhereInput) GetHasCallsWith() []CallWhereInput { return v.HasCallsWith }
 
 // ProvidersProvidersProviderConnection includes the requested fields of the GraphQL type ProviderConnection.
 // The GraphQL type's documentation follows.
@@ -2410,6 +4098,164 @@ func (v *UpdateCallLimitsUpdateCallLimits) __premarshalJSON() (*__premarshalUpda
 	return &retval, nil
 }
 
+// UsageResponse is returned by Usage on success.
+type UsageResponse struct {
+	// The account's cost-cap counters against its limits.
+	Usage UsageUsage `json:"usage"`
+}
+
+// GetUsage returns UsageResponse.Usage, and is useful for accessing the field via an interface.
+func (v *UsageResponse) GetUsage() UsageUsage { return v.Usage }
+
+// UsageUsage includes the requested fields of the GraphQL type Usage.
+// The GraphQL type's documentation follows.
+//
+// The account's cost-cap counters right now, next to its limits.
+type UsageUsage struct {
+	// Calls in progress.
+	Concurrent int `json:"concurrent"`
+	// Calls started in the last 60 seconds.
+	CallsLastMinute int `json:"callsLastMinute"`
+	// Calls placed today (UTC).
+	CallsToday int `json:"callsToday"`
+	// Talk minutes charged today (UTC); each call counts its started minutes.
+	MinutesToday int                        `json:"minutesToday"`
+	Limits       UsageUsageLimitsCallLimits `json:"limits"`
+}
+
+// GetConcurrent returns UsageUsage.Concurrent, and is useful for accessing the field via an interface.
+func (v *UsageUsage) GetConcurrent() int { return v.Concurrent }
+
+// GetCallsLastMinute returns UsageUsage.CallsLastMinute, and is useful for accessing the field via an interface.
+func (v *UsageUsage) GetCallsLastMinute() int { return v.CallsLastMinute }
+
+// GetCallsToday returns UsageUsage.CallsToday, and is useful for accessing the field via an interface.
+func (v *UsageUsage) GetCallsToday() int { return v.CallsToday }
+
+// GetMinutesToday returns UsageUsage.MinutesToday, and is useful for accessing the field via an interface.
+func (v *UsageUsage) GetMinutesToday() int { return v.MinutesToday }
+
+// GetLimits returns UsageUsage.Limits, and is useful for accessing the field via an interface.
+func (v *UsageUsage) GetLimits() UsageUsageLimitsCallLimits { return v.Limits }
+
+// UsageUsageLimitsCallLimits includes the requested fields of the GraphQL type CallLimits.
+// The GraphQL type's documentation follows.
+//
+// The account's cost caps. For each dimension: null means no limit, 0 blocks it (a kill switch),
+// and a positive number caps it.
+type UsageUsageLimitsCallLimits struct {
+	LimitsFields `json:"-"`
+}
+
+// GetConcurrentMax returns UsageUsageLimitsCallLimits.ConcurrentMax, and is useful for accessing the field via an interface.
+func (v *UsageUsageLimitsCallLimits) GetConcurrentMax() *int { return v.LimitsFields.ConcurrentMax }
+
+// GetCallsPerMinute returns UsageUsageLimitsCallLimits.CallsPerMinute, and is useful for accessing the field via an interface.
+func (v *UsageUsageLimitsCallLimits) GetCallsPerMinute() *int { return v.LimitsFields.CallsPerMinute }
+
+// GetDailyCallsMax returns UsageUsageLimitsCallLimits.DailyCallsMax, and is useful for accessing the field via an interface.
+func (v *UsageUsageLimitsCallLimits) GetDailyCallsMax() *int { return v.LimitsFields.DailyCallsMax }
+
+// GetDailyMinutesMax returns UsageUsageLimitsCallLimits.DailyMinutesMax, and is useful for accessing the field via an interface.
+func (v *UsageUsageLimitsCallLimits) GetDailyMinutesMax() *int { return v.LimitsFields.DailyMinutesMax }
+
+func (v *UsageUsageLimitsCallLimits) UnmarshalJSON(b []byte) error {
+
+	if string(b) == "null" {
+		return nil
+	}
+
+	var firstPass struct {
+		*UsageUsageLimitsCallLimits
+		graphql.NoUnmarshalJSON
+	}
+	firstPass.UsageUsageLimitsCallLimits = v
+
+	err := json.Unmarshal(b, &firstPass)
+	if err != nil {
+		return err
+	}
+
+	err = json.Unmarshal(
+		b, &v.LimitsFields)
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+type __premarshalUsageUsageLimitsCallLimits struct {
+	ConcurrentMax *int `json:"concurrentMax"`
+
+	CallsPerMinute *int `json:"callsPerMinute"`
+
+	DailyCallsMax *int `json:"dailyCallsMax"`
+
+	DailyMinutesMax *int `json:"dailyMinutesMax"`
+}
+
+func (v *UsageUsageLimitsCallLimits) MarshalJSON() ([]byte, error) {
+	premarshaled, err := v.__premarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(premarshaled)
+}
+
+func (v *UsageUsageLimitsCallLimits) __premarshalJSON() (*__premarshalUsageUsageLimitsCallLimits, error) {
+	var retval __premarshalUsageUsageLimitsCallLimits
+
+	retval.ConcurrentMax = v.LimitsFields.ConcurrentMax
+	retval.CallsPerMinute = v.LimitsFields.CallsPerMinute
+	retval.DailyCallsMax = v.LimitsFields.DailyCallsMax
+	retval.DailyMinutesMax = v.LimitsFields.DailyMinutesMax
+	return &retval, nil
+}
+
+// VerifyProviderResponse is returned by VerifyProvider on success.
+type VerifyProviderResponse struct {
+	// Ask the carrier whether the provider's credentials work; records verifiedAt when they do.
+	VerifyProvider VerifyProviderVerifyProvider `json:"verifyProvider"`
+}
+
+// GetVerifyProvider returns VerifyProviderResponse.VerifyProvider, and is useful for accessing the field via an interface.
+func (v *VerifyProviderResponse) GetVerifyProvider() VerifyProviderVerifyProvider {
+	return v.VerifyProvider
+}
+
+// VerifyProviderVerifyProvider includes the requested fields of the GraphQL type Provider.
+type VerifyProviderVerifyProvider struct {
+	Id string `json:"id"`
+	// When verifyProvider last had the carrier accept these credentials.
+	VerifiedAt *time.Time `json:"verifiedAt"`
+}
+
+// GetId returns VerifyProviderVerifyProvider.Id, and is useful for accessing the field via an interface.
+func (v *VerifyProviderVerifyProvider) GetId() string { return v.Id }
+
+// GetVerifiedAt returns VerifyProviderVerifyProvider.VerifiedAt, and is useful for accessing the field via an interface.
+func (v *VerifyProviderVerifyProvider) GetVerifiedAt() *time.Time { return v.VerifiedAt }
+
+// __CallInput is used internally by genqlient
+type __CallInput struct {
+	Id string `json:"id"`
+}
+
+// GetId returns __CallInput.Id, and is useful for accessing the field via an interface.
+func (v *__CallInput) GetId() string { return v.Id }
+
+// __CallsInput is used internally by genqlient
+type __CallsInput struct {
+	First *int            `json:"first"`
+	Where *CallWhereInput `json:"where"`
+}
+
+// GetFirst returns __CallsInput.First, and is useful for accessing the field via an interface.
+func (v *__CallsInput) GetFirst() *int { return v.First }
+
+// GetWhere returns __CallsInput.Where, and is useful for accessing the field via an interface.
+func (v *__CallsInput) GetWhere() *CallWhereInput { return v.Where }
+
 // __CreatePhoneNumberInput is used internally by genqlient
 type __CreatePhoneNumberInput struct {
 	Input CreatePhoneNumberInput `json:"input"`
@@ -2457,6 +4303,14 @@ type __NodesInput struct {
 
 // GetIds returns __NodesInput.Ids, and is useful for accessing the field via an interface.
 func (v *__NodesInput) GetIds() []string { return v.Ids }
+
+// __OriginateCallInput is used internally by genqlient
+type __OriginateCallInput struct {
+	Input OriginateCallInput `json:"input"`
+}
+
+// GetInput returns __OriginateCallInput.Input, and is useful for accessing the field via an interface.
+func (v *__OriginateCallInput) GetInput() OriginateCallInput { return v.Input }
 
 // __PhoneNumbersInput is used internally by genqlient
 type __PhoneNumbersInput struct {
@@ -2550,6 +4404,65 @@ func (v *__UpdateCallLimitsInput) GetDailyCallsMax() *int { return v.DailyCallsM
 // GetDailyMinutesMax returns __UpdateCallLimitsInput.DailyMinutesMax, and is useful for accessing the field via an interface.
 func (v *__UpdateCallLimitsInput) GetDailyMinutesMax() *int { return v.DailyMinutesMax }
 
+// __VerifyProviderInput is used internally by genqlient
+type __VerifyProviderInput struct {
+	Id string `json:"id"`
+}
+
+// GetId returns __VerifyProviderInput.Id, and is useful for accessing the field via an interface.
+func (v *__VerifyProviderInput) GetId() string { return v.Id }
+
+// The query executed by Call.
+const Call_Operation = `
+query Call ($id: ID!) {
+	node(id: $id) {
+		__typename
+		... on Call {
+			... CallFields
+		}
+	}
+}
+fragment CallFields on Call {
+	id
+	status
+	fromE164
+	toE164
+	agentID
+	carrier
+	providerCallID
+	sessionID
+	failureReason
+	durationSeconds
+	answeredAt
+	endedAt
+}
+`
+
+func Call(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	id string,
+) (data_ *CallResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "Call",
+		Query:  Call_Operation,
+		Variables: &__CallInput{
+			Id: id,
+		},
+	}
+
+	data_ = &CallResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
 // The query executed by CallLimits.
 const CallLimits_Operation = `
 query CallLimits {
@@ -2575,6 +4488,61 @@ func CallLimits(
 	}
 
 	data_ = &CallLimitsResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The query executed by Calls.
+const Calls_Operation = `
+query Calls ($first: Int, $where: CallWhereInput) {
+	calls(first: $first, where: $where) {
+		totalCount
+		edges {
+			node {
+				... CallFields
+			}
+		}
+	}
+}
+fragment CallFields on Call {
+	id
+	status
+	fromE164
+	toE164
+	agentID
+	carrier
+	providerCallID
+	sessionID
+	failureReason
+	durationSeconds
+	answeredAt
+	endedAt
+}
+`
+
+func Calls(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	first *int,
+	where *CallWhereInput,
+) (data_ *CallsResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "Calls",
+		Query:  Calls_Operation,
+		Variables: &__CallsInput{
+			First: first,
+			Where: where,
+		},
+	}
+
+	data_ = &CallsResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -2887,6 +4855,54 @@ func Nodes(
 	return data_, err_
 }
 
+// The mutation executed by OriginateCall.
+const OriginateCall_Operation = `
+mutation OriginateCall ($input: OriginateCallInput!) {
+	originateCall(input: $input) {
+		... CallFields
+	}
+}
+fragment CallFields on Call {
+	id
+	status
+	fromE164
+	toE164
+	agentID
+	carrier
+	providerCallID
+	sessionID
+	failureReason
+	durationSeconds
+	answeredAt
+	endedAt
+}
+`
+
+func OriginateCall(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	input OriginateCallInput,
+) (data_ *OriginateCallResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "OriginateCall",
+		Query:  OriginateCall_Operation,
+		Variables: &__OriginateCallInput{
+			Input: input,
+		},
+	}
+
+	data_ = &OriginateCallResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
 // The query executed by PhoneNumbers.
 const PhoneNumbers_Operation = `
 query PhoneNumbers ($first: Int, $after: Cursor, $where: PhoneNumberWhereInput, $orderBy: PhoneNumberOrder) {
@@ -3186,6 +5202,83 @@ func UpdateCallLimits(
 	}
 
 	data_ = &UpdateCallLimitsResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The query executed by Usage.
+const Usage_Operation = `
+query Usage {
+	usage {
+		concurrent
+		callsLastMinute
+		callsToday
+		minutesToday
+		limits {
+			... LimitsFields
+		}
+	}
+}
+fragment LimitsFields on CallLimits {
+	concurrentMax
+	callsPerMinute
+	dailyCallsMax
+	dailyMinutesMax
+}
+`
+
+func Usage(
+	ctx_ context.Context,
+	client_ graphql.Client,
+) (data_ *UsageResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "Usage",
+		Query:  Usage_Operation,
+	}
+
+	data_ = &UsageResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by VerifyProvider.
+const VerifyProvider_Operation = `
+mutation VerifyProvider ($id: ID!) {
+	verifyProvider(id: $id) {
+		id
+		verifiedAt
+	}
+}
+`
+
+func VerifyProvider(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	id string,
+) (data_ *VerifyProviderResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "VerifyProvider",
+		Query:  VerifyProvider_Operation,
+		Variables: &__VerifyProviderInput{
+			Id: id,
+		},
+	}
+
+	data_ = &VerifyProviderResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(

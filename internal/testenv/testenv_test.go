@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboard-dev/switchboard/internal/testenv"
 )
@@ -37,5 +38,28 @@ func TestEachTestGetsItsOwnEmptyStores(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// A test's own Redis stops, and starts again empty on the same address.
+func TestStartRedisStopsAndStartsEmpty(t *testing.T) {
+	ctx := context.Background()
+	srv := testenv.StartRedis(t)
+	opts, err := redis.ParseURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	if err := rdb.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop(t)
+	if err := rdb.Ping(ctx).Err(); err == nil {
+		t.Fatal("a stopped Redis answered")
+	}
+	srv.Start(t)
+	if n, err := rdb.DBSize(ctx).Result(); err != nil || n != 0 {
+		t.Fatalf("restarted Redis: %d keys, err %v", n, err)
 	}
 }
