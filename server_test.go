@@ -50,13 +50,16 @@ func TestReadmeFirstSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv := httptest.NewUnstartedServer(nil)
+	defer srv.Close()
+	cfg.PublicURL = "http://" + srv.Listener.Addr().String() // where the sandbox calls back
 	a, err := app.New(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	srv := httptest.NewServer(a.Handler())
-	defer srv.Close()
+	srv.Config.Handler = a.Handler()
+	srv.Start()
 	tok, ok := a.DevToken(time.Hour)
 	if !ok {
 		t.Fatal("no development token in the embedded setup")
@@ -81,6 +84,10 @@ func TestReadmeFirstSession(t *testing.T) {
 		`"totalCount": 1`, `"hint": "AC…cdef"`,
 		`"agentID": null`, `"inboundEnabled": false`,
 		`"concurrentMax": 5`, `"callsPerMinute": null`, `"dailyCallsMax": 0`,
+		`{"createPhoneNumber":{"e164":"+14155550100"}}`,
+		`{"code":"CAP_EXCEEDED","dimension":"dailyCalls","limit":0,"retryAfterSeconds":0}`,
+		"call: call_", `{"status":"COMPLETED","durationSeconds":1,`,
+		`{"concurrent":0,"callsLastMinute":1,"callsToday":1,"minutesToday":1,"limits":{"concurrentMax":5,"dailyCallsMax":100}}`,
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the README session's output lacks %s:\n%s", want, got)

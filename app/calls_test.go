@@ -3,7 +3,11 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,5 +147,58 @@ func TestCallsAreListedAndFiltered(t *testing.T) {
 	s.post(other, `{ calls { totalCount } }`, nil).into(t, "calls", &conn)
 	if conn.TotalCount != 0 {
 		t.Fatalf("another account sees %d calls", conn.TotalCount)
+	}
+}
+
+// With a call processor configured, originateCall hands the call to it instead of the carrier:
+// one POST to /telephony/originate with everything it needs to dial and report back.
+func TestCallProcessorDispatch(t *testing.T) {
+	var got []map[string]any
+	var mu sync.Mutex
+	processor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		if r.Method != http.MethodPost || r.URL.Path != "/telephony/originate" || r.Header.Get("Content-Type") != "application/json" ||
+			json.NewDecoder(r.Body).Decode(&body) != nil {
+			t.Errorf("call processor got %s %s %q", r.Method, r.URL.Path, r.Header.Get("Content-Type"))
+		}
+		mu.Lock()
+		got = append(got, body)
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, `{"providerCallID": "CP-1"}`)
+	}))
+	defer processor.Close()
+	s := startServer(t, t.TempDir(), map[string]string{
+		"SWITCHBOARD_CALL_PROCESSOR_URL": processor.URL,
+		"SWITCHBOARD_ANSWER_URL":         "https://voice.example/answer?session={session}",
+	})
+	tok := s.token("acct_cp")
+	s.createSandboxNumber(tok, "+14155550172", map[string]any{})
+	var c callOut
+	s.post(tok, originateOp, map[string]any{"in": map[string]any{"from": "+14155550172", "to": "+14155550998", "agentID": "agent_x"}}).into(t, "originateCall", &c)
+	if c.ProviderCallID == nil || *c.ProviderCallID != "CP-1" {
+		t.Fatalf("call %+v", c)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 {
+		t.Fatalf("call processor received %d requests", len(got))
+	}
+	req := got[0]
+	want := map[string]any{
+		"callID": c.ID, "accountID": "acct_cp", "sessionID": c.SessionID, "carrier": "sandbox",
+		"from": "+14155550172", "to": "+14155550998", "agentID": "agent_x",
+		"answerURL": "https://voice.example/answer?session=" + c.SessionID,
+	}
+	for k, v := range want {
+		if req[k] != v {
+			t.Errorf("%s = %v, want %v", k, req[k], v)
+		}
+	}
+	if cb, _ := req["statusCallbackURL"].(string); !strings.HasPrefix(cb, s.http.URL+"/webhooks/sandbox/prov_") || !strings.HasSuffix(cb, "?call="+c.ID) {
+		t.Errorf("statusCallbackURL %q", cb)
+	}
+	if p, _ := req["providerID"].(string); !strings.HasPrefix(p, "prov_") {
+		t.Errorf("providerID %q", p)
 	}
 }

@@ -74,6 +74,13 @@ func TestCarriersAreListed(t *testing.T) {
 			t.Errorf("carriers %v lack %s", ids, want)
 		}
 	}
+	// In production the sandbox is off unless enabled.
+	if slices.Contains(ids, "sandbox") {
+		t.Errorf("a production server offers the sandbox: %v", ids)
+	}
+	_, err = client.CreateProvider(ctx, srv.client(t, "acct_a"), client.CreateProviderInput{Carrier: "sandbox", Label: "x",
+		Credentials: json.RawMessage(`{"token": "sandbox-token-0123456789"}`)})
+	wantCode(t, err, "BAD_USER_INPUT", "carrier")
 }
 
 func TestProviderAndNumberLifecycle(t *testing.T) {
