@@ -85,7 +85,7 @@ func TestReadmeFirstSession(t *testing.T) {
 		`"agentID": null`, `"inboundEnabled": false`,
 		`"concurrentMax": 5`, `"callsPerMinute": null`, `"dailyCallsMax": 0`,
 		`{"createPhoneNumber":{"e164":"+14155550100"}}`,
-		`{"code":"CAP_EXCEEDED","dimension":"dailyCalls","limit":0,"retryAfterSeconds":0}`,
+		`{"code":"CAP_EXCEEDED","dimension":"dailyCalls","limit":0,"retryAfterSeconds":null}`,
 		"call: call_", `{"status":"COMPLETED","durationSeconds":1,`,
 		`{"concurrent":0,"callsLastMinute":1,"callsToday":1,"minutesToday":1,"limits":{"concurrentMax":5,"dailyCallsMax":100}}`,
 	} {

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -45,8 +46,11 @@ type App struct {
 	auth   *auth.Authenticator
 	// carriers are the carrier plugins this server offers.
 	carriers *carriers.Set
-	// calls is built on first use, once the public URL is known (see Serve).
-	calls *calls.Service
+	// calls is built on first use (see Calls); listenURL stands in for an unset
+	// SWITCHBOARD_PUBLIC_URL once Serve knows it.
+	calls     *calls.Service
+	callsOnce sync.Once
+	listenURL string
 	// devSecret signs the tokens handed out in the embedded setup (nil otherwise).
 	devSecret []byte
 	closers   []func() error
@@ -210,16 +214,22 @@ func (a *App) Provisioning() *provisioning.Service {
 // unfinished calls three times per lease.
 const capsLease = 2 * time.Minute
 
-// Calls returns the service that places and follows calls.
+// Calls returns the service that places and follows calls. Without SWITCHBOARD_PUBLIC_URL its
+// callbacks go to the listen address, which only the sandbox can reach.
 func (a *App) Calls() *calls.Service {
-	if a.calls == nil {
+	a.callsOnce.Do(func() {
+		public, local := a.cfg.PublicURL, a.cfg.PublicURL == ""
+		if local {
+			public = a.listenURL
+		}
 		a.calls = calls.New(a.client, a.Provisioning(), caps.New(a.redis, caps.Options{Lease: capsLease}), a.redis, calls.Config{
-			PublicURL:        a.cfg.PublicURL,
+			PublicURL:        public,
+			LocalCallbacks:   local,
 			AnswerURL:        a.cfg.AnswerURL,
 			CallProcessorURL: a.cfg.CallProcessorURL,
 			Carrier:          a.carriers.Lookup,
 		}, a.log)
-	}
+	})
 	return a.calls
 }
 

@@ -202,3 +202,95 @@ func TestCallProcessorDispatch(t *testing.T) {
 		t.Errorf("providerID %q", p)
 	}
 }
+
+// The sweeper keeps the caps in step with the calls: after Redis loses its memory it rebuilds
+// the counters (the call in progress keeps its slot); a call that never reports its end is
+// failed after MaxCallDuration, charged from its answer and freed; and sweeping again charges
+// nothing twice.
+func TestSweeperRebuildsFailsStaleCallsAndChargesOnce(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	tok := s.token("acct_sweep")
+	s.createSandboxNumber(tok, "+14155550173", map[string]any{"ring_seconds": "0.01", "talk_seconds": "600"})
+	var c callOut
+	s.post(tok, originateOp, map[string]any{"in": map[string]any{"from": "+14155550173", "to": "+14155550997"}}).into(t, "originateCall", &c)
+	usage := func() (u struct{ Concurrent, CallsToday, MinutesToday int }) {
+		s.post(tok, `{ usage { concurrent callsToday minutesToday } }`, nil).into(t, "usage", &u)
+		return u
+	}
+	status := func() (got struct{ Status string }) {
+		s.post(tok, `query($id: ID!) { node(id: $id) { ... on Call { status } } }`, map[string]any{"id": c.ID}).into(t, "node", &got)
+		return got
+	}
+	for deadline := time.Now().Add(10 * time.Second); status().Status != "IN_PROGRESS"; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the sandbox call was never answered")
+		}
+	}
+
+	ctx := context.Background()
+	if err := s.app.redis.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s.app.Calls().Sweep(ctx)
+	if u := usage(); u.Concurrent != 1 || u.CallsToday != 1 {
+		t.Fatalf("after Redis lost its memory and a sweep: %+v, want the call in progress counted", u)
+	}
+
+	// Five hours later the carrier has still not said the call ended.
+	if _, err := s.app.db.ExecContext(ctx, `UPDATE calls SET created_at = ?, answered_at = ? WHERE id = ?`,
+		time.Now().UTC().Add(-5*time.Hour), time.Now().UTC().Add(-5*time.Hour+time.Minute), c.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.app.Calls().Sweep(ctx)
+	if got := status(); got.Status != "FAILED" {
+		t.Fatalf("stale call is %s, want FAILED", got.Status)
+	}
+	want := struct{ Concurrent, CallsToday, MinutesToday int }{0, 1, 300}
+	if u := usage(); u != want {
+		t.Fatalf("after failing the stale call: %+v, want %+v (the 4h59m+ since its answer, in started minutes)", u, want)
+	}
+	s.app.Calls().Sweep(ctx)
+	if u := usage(); u != want {
+		t.Fatalf("a second sweep changed the books: %+v", u)
+	}
+}
+
+// An ended call whose settlement Redis missed is settled by the next sweep, once: after Redis
+// lost its memory the rebuild counts it and marks it settled, so nothing is charged twice.
+func TestSweeperSettlesEndedCallsOnce(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	tok := s.token("acct_settle")
+	s.createSandboxNumber(tok, "+14155550174", map[string]any{"ring_seconds": "0.01", "talk_seconds": "0.01"})
+	var c callOut
+	s.post(tok, originateOp, map[string]any{"in": map[string]any{"from": "+14155550174", "to": "+14155550996"}}).into(t, "originateCall", &c)
+	ctx := context.Background()
+	settled := func() (done bool) {
+		if err := s.app.db.QueryRowContext(ctx, `SELECT caps_settled FROM calls WHERE id = ?`, c.ID).Scan(&done); err != nil {
+			t.Fatal(err)
+		}
+		return done
+	}
+	for deadline := time.Now().Add(10 * time.Second); !settled(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the sandbox call was never settled")
+		}
+	}
+	// Redis forgets everything, and the call's settlement with it.
+	if _, err := s.app.db.ExecContext(ctx, `UPDATE calls SET caps_settled = false WHERE id = ?`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.app.redis.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		s.app.Calls().Sweep(ctx)
+		if !settled() {
+			t.Fatal("the sweep did not settle the ended call")
+		}
+		var u struct{ Concurrent, CallsToday, MinutesToday int }
+		s.post(tok, `{ usage { concurrent callsToday minutesToday } }`, nil).into(t, "usage", &u)
+		if u.Concurrent != 0 || u.CallsToday != 1 || u.MinutesToday != 1 {
+			t.Fatalf("usage %+v, want one call and one minute, charged once", u)
+		}
+	}
+}

@@ -162,16 +162,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // cancelled, which also closes websocket connections (http.Server does not track those), and
 // whatever is still open is closed.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	if a.cfg.PublicURL == "" && a.calls == nil {
-		a.cfg.PublicURL = "http://" + reachable(ln.Addr())
-	}
+	a.listenURL = "http://" + reachable(ln.Addr())
+	calls := a.Calls()
 	// Requests outlive ctx (so a shutdown can be graceful) but not Serve.
 	base, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
 	sweeping := make(chan struct{})
 	go func() {
 		defer close(sweeping)
-		a.Calls().Run(base, capsLease/3)
+		calls.Run(base, capsLease/3)
 	}()
 	defer func() { cancelRequests(); <-sweeping }()
 	srv := &http.Server{

@@ -52,6 +52,9 @@ type Config struct {
 	// MaxCallDuration bounds how long a call may stay unfinished without a final callback before
 	// it is failed and its cap slot freed (default 4h).
 	MaxCallDuration time.Duration
+	// LocalCallbacks says PublicURL is only this server's own listen address, which no real
+	// carrier can reach: only the sandbox (in this process) may then place calls.
+	LocalCallbacks bool
 	// Carrier finds the plugin for a carrier id (the server's registry, with its overrides).
 	Carrier func(id string) (carriers.Carrier, bool)
 }
@@ -118,8 +121,13 @@ func (s *Service) Originate(ctx context.Context, in OriginateInput) (*ent.Call, 
 		return nil, apperr.Unavailablef(nil, "this server cannot dial through %s: the carrier plugin is not enabled", num.Edges.Provider.Carrier)
 	}
 
-	if s.cfg.AnswerURL == "" && num.Edges.Provider.Carrier != sandbox.ID {
-		return nil, apperr.Unavailablef(nil, "this server cannot call through %s yet: its operator has not set SWITCHBOARD_ANSWER_URL, where the carrier fetches the call's instructions", num.Edges.Provider.Carrier)
+	if carrier := num.Edges.Provider.Carrier; carrier != sandbox.ID {
+		switch {
+		case s.cfg.AnswerURL == "":
+			return nil, apperr.Unavailablef(nil, "this server cannot call through %s yet: its operator has not set SWITCHBOARD_ANSWER_URL, where the carrier fetches the call's instructions", carrier)
+		case s.cfg.LocalCallbacks:
+			return nil, apperr.Unavailablef(nil, "this server cannot call through %s yet: its operator has not set SWITCHBOARD_PUBLIC_URL, where the carrier reports the call's progress", carrier)
+		}
 	}
 	limits, err := s.prov.Limits(ctx)
 	if err != nil {
@@ -129,9 +137,18 @@ func (s *Service) Originate(ctx context.Context, in OriginateInput) (*ent.Call, 
 	if err := s.reserve(ctx, viewer.AccountID, callID, limits); err != nil {
 		return nil, err
 	}
+	// From here the call is under way: a client that hangs up does not stop it half-way.
+	ctx = context.WithoutCancel(ctx)
 	c, err := s.record(ctx, callID, num, agent, in)
 	if err != nil {
 		s.release(viewer.AccountID, callID)
+		if in.IdempotencyKey != nil && ent.IsConstraintError(err) {
+			// The key's holder before this one lost its claim (it outlived keyLease) but
+			// placed the call: that call is the answer.
+			if first, ferr := s.byKey(ctx, *in.IdempotencyKey); ferr == nil && first != nil {
+				return first, nil
+			}
+		}
 		return nil, err
 	}
 	return s.dispatch(ctx, c, plugin, num.Edges.Provider)
@@ -204,22 +221,23 @@ const keyLease = 30 * time.Second
 // claimKey makes the caller the one request placing the call for key, or, when another request
 // already has (or is placing) it, waits for that call and returns it. unlock gives the key up.
 func (s *Service) claimKey(ctx context.Context, account, key string) (first *ent.Call, unlock func(), err error) {
-	lock := "idem:{" + account + "}:" + key
+	lock, token := "idem:{"+account+"}:"+key, ids.Session.New()
+	unlock = func() { unlockScript.Run(context.WithoutCancel(ctx), s.rdb, []string{lock}, token) }
 	for {
 		if first, err = s.byKey(ctx, key); err != nil || first != nil {
 			return first, nil, err
 		}
-		got, err := s.rdb.SetNX(ctx, lock, "1", keyLease).Result()
+		got, err := s.rdb.SetNX(ctx, lock, token, keyLease).Result()
 		if err != nil {
 			return nil, nil, apperr.Unavailablef(err, "the cost-cap store (Redis) is unreachable, so no call was placed; try again shortly")
 		}
 		if got {
 			// The holder before may have finished between the lookup and the lock.
 			if first, err = s.byKey(ctx, key); err != nil || first != nil {
-				s.rdb.Del(context.WithoutCancel(ctx), lock)
+				unlock()
 				return first, nil, err
 			}
-			return nil, func() { s.rdb.Del(context.WithoutCancel(ctx), lock) }, nil
+			return nil, unlock, nil
 		}
 		select {
 		case <-ctx.Done():
@@ -229,6 +247,10 @@ func (s *Service) claimKey(ctx context.Context, account, key string) (first *ent
 	}
 }
 
+// unlockScript deletes a lock only while it still holds the token that took it: a holder that
+// outlived its lease must not free the next holder's claim.
+var unlockScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
+
 // reserve takes the call's place in the caps, rebuilding the account's counters from the
 // database first when Redis has lost them.
 func (s *Service) reserve(ctx context.Context, account, callID string, limits caps.Limits) error {
@@ -237,6 +259,11 @@ func (s *Service) reserve(ctx context.Context, account, callID string, limits ca
 		if err = s.Rebuild(ctx, account); err == nil {
 			err = s.caps.Reserve(ctx, account, callID, limits)
 		}
+	}
+	var exceeded *caps.ExceededError
+	if err != nil && !errors.As(err, &exceeded) {
+		// The script may have run before the reply was lost: give back whatever it took.
+		s.release(account, callID)
 	}
 	return capsError(err)
 }
@@ -250,10 +277,14 @@ func capsError(err error) error {
 	case errors.As(err, &exceeded):
 		e := apperr.BadInput("", "%s", capMessage(exceeded))
 		e.Code = apperr.CapExceeded
+		var retryAfter any // null for a kill switch: waiting does not help, changing the limit does
+		if exceeded.Limit > 0 {
+			retryAfter = int((exceeded.RetryAfter + time.Second - 1) / time.Second)
+		}
 		e.Extensions = map[string]any{
 			"dimension":         string(exceeded.Dimension),
 			"limit":             exceeded.Limit,
-			"retryAfterSeconds": int((exceeded.RetryAfter + time.Second - 1) / time.Second),
+			"retryAfterSeconds": retryAfter,
 		}
 		return e
 	case errors.Is(err, caps.ErrUnavailable), errors.Is(err, caps.ErrNotReady):
@@ -299,7 +330,7 @@ func (s *Service) release(account, callID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.caps.Release(ctx, account, callID); err != nil {
-		slog.Warn("cap reservation not released; it frees when its lease ends", "call", callID, "err", err)
+		s.log.Warn("cap reservation not released; it frees when its lease ends", "call", callID, "err", err)
 	}
 }
 
@@ -330,7 +361,15 @@ func (s *Service) dispatch(ctx context.Context, c *ent.Call, plugin carriers.Car
 	var refused *carriers.Error
 	switch {
 	case err == nil:
-		return s.client.Call.UpdateOne(c).SetProviderCallID(res.ProviderCallID).SetDispatch(call.DispatchSent).Save(ctx)
+		placed, uerr := s.client.Call.UpdateOne(c).SetProviderCallID(res.ProviderCallID).SetDispatch(call.DispatchSent).Save(ctx)
+		if uerr != nil {
+			// The call rings, so this is no failure for the client (a retry would ring twice):
+			// its status callbacks find the row by its id and complete it.
+			s.log.Error("placed call not updated with the carrier's id", "call", c.ID, "err", uerr)
+			c.ProviderCallID, c.Dispatch = &res.ProviderCallID, call.DispatchSent
+			return c, nil
+		}
+		return placed, nil
 	case errors.As(err, &refused) || errors.Is(err, errNotSent):
 		s.refused(ctx, c, err)
 		if refused != nil {
@@ -340,7 +379,9 @@ func (s *Service) dispatch(ctx context.Context, c *ent.Call, plugin carriers.Car
 	default:
 		s.log.Warn("carrier outcome unknown; waiting for its status callback", "call", c.ID, "carrier", c.Carrier, "err", err)
 		reason := "the carrier did not confirm the call; its status callback will settle it"
-		if _, uerr := s.client.Call.UpdateOne(c).SetDispatch(call.DispatchUnknown).SetFailureReason(reason).Save(ctx); uerr != nil {
+		// Only while nothing else spoke: a callback may already have shown the call exists.
+		if _, uerr := s.client.Call.UpdateOne(c).Where(call.DispatchEQ(call.DispatchPending)).
+			SetDispatch(call.DispatchUnknown).SetFailureReason(reason).Save(ctx); uerr != nil && !ent.IsNotFound(uerr) {
 			s.log.Error("record unknown dispatch", "call", c.ID, "err", uerr)
 		}
 		e := apperr.BadInput("", "%s did not confirm call %s in time; it may still ring. Follow it with the calls query or the callUpdated subscription; do not place it again", c.Carrier, c.ID)
@@ -356,9 +397,9 @@ var errNotSent = errors.New("call not sent")
 // refused records a call the carrier definitely did not place and gives its reservation back.
 func (s *Service) refused(ctx context.Context, c *ent.Call, cause error) {
 	reason := "not placed: " + cause.Error()
-	if _, err := s.client.Call.UpdateOne(c).
+	if _, err := s.client.Call.UpdateOne(c).Where(call.StatusEQ(call.StatusQUEUED), call.DispatchEQ(call.DispatchPending)).
 		SetStatus(call.StatusFAILED).SetDispatch(call.DispatchRefused).SetFailureReason(clip(reason, 500)).
-		SetEndedAt(time.Now()).SetCapsSettled(true).Save(ctx); err != nil {
+		SetEndedAt(time.Now().UTC()).SetCapsSettled(true).Save(ctx); err != nil && !ent.IsNotFound(err) {
 		s.log.Error("record refused call", "call", c.ID, "err", err)
 	}
 	s.release(c.AccountID, c.ID)

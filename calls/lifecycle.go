@@ -86,7 +86,7 @@ func (s *Service) Apply(ctx context.Context, c *ent.Call, ev carriers.StatusEven
 	if to.Rank() <= carriers.CallStatus(c.Status).Rank() {
 		return nil
 	}
-	now := time.Now()
+	now := time.Now().UTC()
 	upd := s.client.Call.UpdateOneID(c.ID).
 		Where(call.StatusIn(before(to)...)).
 		SetStatus(call.Status(to))
@@ -137,10 +137,19 @@ func before(to carriers.CallStatus) []call.Status {
 }
 
 // settle frees an ended call's slot and charges its minutes in Redis, then marks it settled. If
-// Redis is away the sweeper settles it later; caps.Settle charges once however often it runs.
+// Redis is away, or lost the account's counters, the sweeper settles it later; caps.Settle
+// charges once however often it runs, and a rebuild that counted the call marks it settled.
 func (s *Service) settle(ctx context.Context, c *ent.Call) {
 	ctx = context.WithoutCancel(ctx)
-	err := s.caps.Settle(ctx, c.AccountID, c.ID, time.Duration(c.DurationSeconds)*time.Second)
+	talk := time.Duration(c.DurationSeconds) * time.Second
+	err := s.caps.Settle(ctx, c.AccountID, c.ID, talk)
+	if errors.Is(err, caps.ErrNotReady) {
+		// Redis lost the account's counters: the rebuild counts this call, then Settle
+		// finds it settled.
+		if err = s.Rebuild(ctx, c.AccountID); err == nil {
+			err = s.caps.Settle(ctx, c.AccountID, c.ID, talk)
+		}
+	}
 	if err == nil {
 		err = s.client.Call.UpdateOneID(c.ID).SetCapsSettled(true).Exec(ctx)
 	}
@@ -177,6 +186,9 @@ func (s *Service) Rebuild(ctx context.Context, account string) error {
 	}
 	for _, c := range ended {
 		snap.MinutesToday += int(caps.ChargedMinutes(time.Duration(c.DurationSeconds) * time.Second))
+		if !c.CapsSettled {
+			snap.Settled = append(snap.Settled, c.ID) // counted here, so not charged again later
+		}
 	}
 	rebuilt, err := s.caps.Rebuild(ctx, account, snap)
 	if rebuilt {

@@ -2,13 +2,14 @@ package calls
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"entgo.io/ent/privacy"
 
 	"github.com/switchboard-dev/switchboard/auth"
+	"github.com/switchboard-dev/switchboard/caps"
 	"github.com/switchboard-dev/switchboard/carriers"
-	"github.com/switchboard-dev/switchboard/ent"
 	"github.com/switchboard-dev/switchboard/ent/call"
 )
 
@@ -48,7 +49,12 @@ func (s *Service) Sweep(ctx context.Context) {
 		byAccount[c.AccountID] = append(byAccount[c.AccountID], c.ID)
 	}
 	for account, ids := range byAccount {
-		if err := s.caps.Renew(ctx, account, ids...); err != nil {
+		err := s.caps.Renew(ctx, account, ids...)
+		if errors.Is(err, caps.ErrNotReady) {
+			// Redis lost the account's counters: rebuild them now rather than at its next call.
+			err = s.Rebuild(asAccount(ctx, account), account)
+		}
+		if err != nil {
 			s.log.Warn("sweep: renew leases", "account", account, "err", err)
 		}
 	}
@@ -58,10 +64,10 @@ func (s *Service) Sweep(ctx context.Context) {
 		s.log.Warn("sweep: list unsettled calls", "err", err)
 	}
 	for _, c := range ended {
-		s.settle(ctx, c)
+		s.settle(asAccount(ctx, c.AccountID), c)
 	}
 
-	now := time.Now()
+	now := time.Now().UTC()
 	stale, err := s.client.Call.Query().Where(unfinished, call.Or(
 		call.CreatedAtLT(now.Add(-s.cfg.MaxCallDuration)),
 		call.And(call.DispatchIn(call.DispatchPending, call.DispatchUnknown), call.CreatedAtLT(now.Add(-unconfirmedTimeout))),
@@ -74,15 +80,19 @@ func (s *Service) Sweep(ctx context.Context) {
 		if c.Dispatch != call.DispatchSent {
 			reason = "the carrier never confirmed the call"
 		}
-		if err := s.Apply(asAccount(ctx, c), c, carriers.StatusEvent{Status: carriers.StatusFailed, Reason: reason}); err != nil {
+		var talk time.Duration
+		if c.AnsweredAt != nil {
+			talk = now.Sub(*c.AnsweredAt) // answered and never hung up, as far as we know: charge it all
+		}
+		if err := s.Apply(asAccount(ctx, c.AccountID), c, carriers.StatusEvent{Status: carriers.StatusFailed, Reason: reason, Duration: talk}); err != nil {
 			s.log.Warn("sweep: fail stale call", "call", c.ID, "err", err)
 		}
 	}
 }
 
-// asAccount acts for the call's account, as the system.
-func asAccount(ctx context.Context, c *ent.Call) context.Context {
-	return auth.NewContext(ctx, auth.Viewer{AccountID: c.AccountID, Read: true, Write: true})
+// asAccount acts for an account, as the system.
+func asAccount(ctx context.Context, account string) context.Context {
+	return auth.NewContext(ctx, auth.Viewer{AccountID: account, Read: true, Write: true})
 }
 
 // statuses are all call statuses.

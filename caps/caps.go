@@ -277,23 +277,31 @@ func ChargedMinutes(talk time.Duration) int64 {
 // Settle records that a call ended: it frees the call's slot and charges its talk
 // minutes (ChargedMinutes) to today, the UTC day the call ended, exactly once per call id
 // however often it is called within 48 hours. A call that was released is charged its
-// minutes without being counted as a call again. When the account is not ready it does
-// nothing and returns nil: the rebuild counts the call from the database.
+// minutes without being counted as a call again. When the account is not ready it writes
+// nothing and returns ErrNotReady: settle again after a Rebuild, which either counted the
+// call (and marked it settled, see Snapshot.Settled) or leaves it to this Settle.
 func (s *Store) Settle(ctx context.Context, account, callID string, talk time.Duration) error {
 	k, err := s.callKeys(account, callID)
 	if err != nil {
 		return err
 	}
-	err = settleScript.Run(ctx, s.rdb,
+	n, err := settleScript.Run(ctx, s.rdb,
 		[]string{k.ready(), k.active(), k.minutes(), k.call(callID)},
 		callID, ChargedMinutes(talk), sec(dailyTTL), sec(callTTL), ms(readyTTL),
-	).Err()
-	return unavailable(err)
+	).Int64()
+	if err != nil {
+		return unavailable(err)
+	}
+	if n < 0 {
+		return ErrNotReady
+	}
+	return nil
 }
 
-// Renew extends to Options.Lease from now the leases of those callIDs that still hold a
-// slot; an id whose lease has lapsed, or that never held one, is not added. It returns
-// ErrNotReady when the account is not ready (a rebuild leases the database's active calls).
+// Renew extends to Options.Lease from now the leases of callIDs, the calls the database says
+// are in progress. A call whose lease lapsed gets its slot back (it is still taking one); a
+// call already settled or released is left out. It returns ErrNotReady when the account is
+// not ready (a rebuild leases the database's active calls).
 func (s *Store) Renew(ctx context.Context, account string, callIDs ...string) error {
 	k, err := s.keys(account)
 	if err != nil {
@@ -307,7 +315,11 @@ func (s *Store) Renew(ctx context.Context, account string, callIDs ...string) er
 	for _, id := range callIDs {
 		args = append(args, id)
 	}
-	n, err := renewScript.Run(ctx, s.rdb, []string{k.ready(), k.active()}, args...).Int64()
+	keys := []string{k.ready(), k.active()}
+	for _, id := range callIDs {
+		keys = append(keys, k.call(id))
+	}
+	n, err := renewScript.Run(ctx, s.rdb, keys, args...).Int64()
 	if err != nil {
 		return unavailable(err)
 	}
@@ -388,6 +400,9 @@ type Snapshot struct {
 	CallsToday int
 	// MinutesToday sums ChargedMinutes of the calls that ended this UTC day.
 	MinutesToday int
+	// Settled are the ids of the ended calls MinutesToday counts that may still be settled
+	// later; they are marked settled so that their minutes are not charged twice.
+	Settled []string
 }
 
 // Rebuild sets every counter of account from snap and marks it ready, atomically, only
@@ -399,9 +414,9 @@ func (s *Store) Rebuild(ctx context.Context, account string, snap Snapshot) (boo
 	if err != nil {
 		return false, err
 	}
-	args := make([]any, 0, 7+len(snap.Active)+len(snap.RecentCalls))
+	args := make([]any, 0, 8+len(snap.Active)+len(snap.RecentCalls))
 	args = append(args, k.nowMs, ms(s.lease), max(snap.CallsToday, 0), max(snap.MinutesToday, 0),
-		sec(dailyTTL), ms(readyTTL), len(snap.Active))
+		sec(dailyTTL), ms(readyTTL), sec(callTTL), len(snap.Active))
 	for _, id := range snap.Active {
 		args = append(args, id)
 	}
@@ -410,8 +425,11 @@ func (s *Store) Rebuild(ctx context.Context, account string, snap Snapshot) (boo
 			args = append(args, t)
 		}
 	}
-	n, err := rebuildScript.Run(ctx, s.rdb,
-		[]string{k.ready(), k.active(), k.minute(), k.calls(), k.minutes()}, args...).Int64()
+	keys := []string{k.ready(), k.active(), k.minute(), k.calls(), k.minutes()}
+	for _, id := range snap.Settled {
+		keys = append(keys, k.call(id))
+	}
+	n, err := rebuildScript.Run(ctx, s.rdb, keys, args...).Int64()
 	if err != nil {
 		return false, unavailable(err)
 	}

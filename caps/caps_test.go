@@ -258,8 +258,8 @@ func TestLeaseExpiresUnlessRenewed(t *testing.T) {
 		f.usage(Usage{1, 1, 2, 0})
 
 		f.clock.Advance(time.Minute)
-		f.must(f.Renew(ctx, acct, "call_2", "call_ghost", "call_1"))
-		f.usage(Usage{1, 0, 2, 0}) // neither the unknown nor the lapsed call was added
+		f.must(f.Renew(ctx, acct, "call_2"))
+		f.usage(Usage{1, 0, 2, 0})
 		f.clock.Advance(2*time.Minute - time.Millisecond)
 		f.refuse("call_3", one, full) // 3 minutes after its reservation call_2 holds on
 		f.clock.Advance(time.Millisecond)
@@ -269,6 +269,39 @@ func TestLeaseExpiresUnlessRenewed(t *testing.T) {
 		f.clock.Advance(2 * time.Minute)
 		f.admit("call_2", one)
 		f.usage(Usage{1, 0, 3, 0})
+	})
+}
+
+// Renew takes the database's word for which calls are in progress: a call whose lease lapsed
+// while it was still running gets its slot back, while settled and released calls do not.
+func TestRenewRepairsLapsedLeases(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		for _, id := range []string{"call_live", "call_settled", "call_released"} {
+			f.admit(id, Limits{})
+		}
+		f.must(f.Settle(ctx, acct, "call_settled", time.Second))
+		f.must(f.Release(ctx, acct, "call_released"))
+		f.clock.Advance(3 * time.Minute) // every lease lapsed: no replica renewed them
+		f.usage(Usage{0, 0, 2, 1})
+		f.must(f.Renew(ctx, acct, "call_live", "call_settled", "call_released"))
+		f.usage(Usage{1, 0, 2, 1})
+		f.refuse("call_next", Limits{ConcurrentMax: n(1)}, ExceededError{Concurrent, 1, time.Second})
+	})
+}
+
+// A rebuild that counted an ended call's minutes marks it settled: settling it afterwards (the
+// sweeper catching up) charges nothing more.
+func TestRebuildTakesOverSettlementOfCountedCalls(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, f *fixture) {
+		f.must(f.rdb.FlushDB(ctx).Err()) // Redis lost everything
+		snap := Snapshot{Active: []string{"call_live"}, CallsToday: 2, MinutesToday: 3, Settled: []string{"call_ended"}}
+		if ok, err := f.Rebuild(ctx, acct, snap); !ok || err != nil {
+			t.Fatalf("Rebuild = %v, %v", ok, err)
+		}
+		f.must(f.Settle(ctx, acct, "call_ended", 3*time.Minute))
+		f.usage(Usage{1, 0, 2, 3})
+		f.must(f.Settle(ctx, acct, "call_live", 30*time.Second))
+		f.usage(Usage{0, 0, 2, 4})
 	})
 }
 
@@ -390,7 +423,9 @@ func TestRebuildAfterRedisLosesItsData(t *testing.T) {
 		if err := f.Renew(ctx, acct, "call_1"); !errors.Is(err, ErrNotReady) {
 			t.Fatalf("Renew after a flush = %v; want ErrNotReady", err)
 		}
-		f.must(f.Settle(ctx, acct, "call_1", time.Minute))
+		if err := f.Settle(ctx, acct, "call_1", time.Minute); !errors.Is(err, ErrNotReady) {
+			t.Fatalf("Settle after a flush = %v; want ErrNotReady", err)
+		}
 		f.must(f.Release(ctx, acct, "call_1"))
 		if ready, err := f.Ready(ctx, acct); ready || err != nil {
 			t.Fatalf("Ready = %v, %v; want false", ready, err)

@@ -1,8 +1,10 @@
--- Extend the leases of calls that still hold a slot; never adds one.
+-- Extend the leases of calls the database says are still in progress. A call whose lease
+-- lapsed (its replicas could not renew it in time) gets its slot back: it is still taking
+-- one. Calls already settled or released are left out.
 --
--- KEYS: 1 ready, 2 active
+-- KEYS: 1 ready, 2 active, 3... call:<id> of each call id, in ARGV's order
 -- ARGV: 1 now (ms), 2 lease (ms), 3 ready TTL (ms), 4... call ids
--- Returns the number of leases extended, -1 when not ready.
+-- Returns the number of leases held, -1 when not ready.
 
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return -1
@@ -14,7 +16,8 @@ local until_ = now + tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 local n = 0
 for i = 4, #ARGV do
-  if redis.call('ZSCORE', KEYS[2], ARGV[i]) then
+  local state = redis.call('GET', KEYS[i - 1])
+  if state ~= 's' and state ~= 'x' then
     redis.call('ZADD', KEYS[2], until_, ARGV[i])
     n = n + 1
   end

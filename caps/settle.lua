@@ -4,10 +4,10 @@
 -- KEYS: 1 ready, 2 active, 3 minutes:<today>, 4 call:<id>
 -- ARGV: 1 call id, 2 minutes to charge, 3 daily TTL (s), 4 call state TTL (s),
 --       5 ready TTL (ms)
--- Returns 1 when it charged, 0 when already settled or not ready.
+-- Returns 1 when it charged, 0 when already settled, -1 when not ready.
 
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  return 0
+  return -1
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if redis.call('GET', KEYS[4]) == 's' then

@@ -104,7 +104,7 @@ func classify(err error) *apperr.Error {
 		return apperr.NotFoundf("not found in this account")
 	case errors.Is(err, privacy.Deny):
 		return apperr.Forbiddenf("this token may not do that: it needs the %s scope", "telephony:write")
-	case errors.Is(err, ent.ErrEmptyPhoneNumberWhereInput), errors.Is(err, ent.ErrEmptyProviderWhereInput):
+	case errors.Is(err, ent.ErrEmptyPhoneNumberWhereInput), errors.Is(err, ent.ErrEmptyProviderWhereInput), errors.Is(err, ent.ErrEmptyCallWhereInput):
 		return apperr.BadInput("where", "a where filter (or a not/and/or/has…With inside it) is empty: give at least one condition, or leave it out")
 	case isUnavailable(err):
 		return apperr.Unavailablef(err, "the service is briefly unable to reach its database or Redis; nothing was changed, try again shortly")

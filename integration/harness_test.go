@@ -50,7 +50,6 @@ func newStack(t testing.TB) stack {
 // env is the production configuration of a server on this stack.
 func (st stack) env(t testing.TB) map[string]string {
 	return map[string]string{
-		"SWITCHBOARD_ADDR":         "127.0.0.1:0",
 		"SWITCHBOARD_DATA_DIR":     t.TempDir(),
 		"SWITCHBOARD_DATABASE_URL": st.DatabaseURL,
 		"SWITCHBOARD_REDIS_URL":    st.RedisURL,
@@ -81,7 +80,12 @@ type server struct {
 // adds to (or overrides) the environment.
 func (st stack) start(t testing.TB, extra ...map[string]string) *server {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	env := st.env(t)
+	env["SWITCHBOARD_PUBLIC_URL"] = "http://" + ln.Addr().String() // where fake carriers call back
 	for _, e := range extra {
 		for k, v := range e {
 			env[k] = v
@@ -89,19 +93,15 @@ func (st stack) start(t testing.TB, extra ...map[string]string) *server {
 	}
 	cfg, err := app.ConfigFromEnv(func(k string) string { return env[k] })
 	if err != nil {
+		ln.Close()
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		cancel()
+		ln.Close()
 		t.Fatalf("app.New: %v", err)
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		cancel()
-		a.Close()
-		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx, ln) }()

@@ -144,9 +144,9 @@ func (s *Service) VerifyProvider(ctx context.Context, id string) (*ent.Provider,
 	case errors.As(err, &refused):
 		return nil, CarrierError(refused, "refused the credentials")
 	case err != nil:
-		return nil, apperr.Unavailablef(err, "%s could not be asked about the credentials: %s; try again later", p.Carrier, err)
+		return nil, apperr.Unavailablef(err, "%s did not answer whether the credentials work (it may be down or rate-limiting); try again later", p.Carrier)
 	}
-	return s.client.Provider.UpdateOne(p).SetVerifiedAt(time.Now()).Save(ctx)
+	return s.client.Provider.UpdateOne(p).SetVerifiedAt(time.Now().UTC()).Save(ctx)
 }
 
 // CarrierError is the API's CARRIER_ERROR for a carrier's refusal: what the carrier did, its own

@@ -32,15 +32,19 @@ type TimeMixin struct{ mixin.Schema }
 // Fields of the TimeMixin.
 func (TimeMixin) Fields() []ent.Field {
 	return []ent.Field{
-		field.Time("created_at").Immutable().Default(time.Now).
+		field.Time("created_at").Immutable().Default(utcNow).
 			Annotations(entgql.OrderField("CREATED_AT")),
-		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).
+		field.Time("updated_at").Default(utcNow).UpdateDefault(utcNow).
 			Annotations(entgql.OrderField("UPDATED_AT")),
 	}
 }
 
 // maxRunes validates a string's length in characters, as the API describes limits (Ent's MaxLen
 // counts bytes).
+// utcNow is the time stamps' clock. Times are stored in UTC so that SQLite, which keeps them as
+// text, compares them correctly whatever the machine's time zone.
+func utcNow() time.Time { return time.Now().UTC() }
+
 func maxRunes(n int) func(string) error {
 	return func(s string) error {
 		if utf8.RuneCountInString(s) > n {
