@@ -2550,10 +2550,10 @@ func (v *OriginateCallOriginateCall) __premarshalJSON() (*__premarshalOriginateC
 
 // OriginateCallResponse is returned by OriginateCall on success.
 type OriginateCallResponse struct {
-	// Place an outbound call. Fails with CALLER_ID_NOT_ALLOWED (from is not yours, has outbound
-	// switched off, or is pinned to another agent), CAP_EXCEEDED (with dimension and
-	// retryAfterSeconds), CARRIER_ERROR (with the carrier's code) or UNAVAILABLE (Redis or the key
-	// service down: nothing was placed).
+	// Place an outbound call. Fails with BAD_USER_INPUT (from or to not E.164), CALLER_ID_NOT_ALLOWED
+	// (from is not yours, has outbound switched off, or is pinned to another agent), CAP_EXCEEDED
+	// (with dimension, limit and retryAfterSeconds; null for a kill switch), CARRIER_ERROR (with the
+	// carrier's carrierCode) or UNAVAILABLE (Redis or the key service down: nothing was placed).
 	OriginateCall OriginateCallOriginateCall `json:"originateCall"`
 }
 
