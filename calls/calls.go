@@ -92,10 +92,11 @@ const idempotencyWindow = 24 * time.Hour
 
 const maxIdempotencyKeyLen = 255
 
-// Originate places a call: caller ID → idempotency → caps → decrypt → dispatch → record. It
-// returns the call with the carrier's call id and the session id, or an *apperr.Error whose code
-// says which step refused. No step is retried against the carrier: a dial that may have gone
-// through is never repeated.
+// Originate places a call: caller ID → idempotency → caps → record → decrypt → dispatch →
+// record the outcome. The row is written before the carrier is asked, so a call the carrier may
+// have placed is never lost. It returns the call with the carrier's call id and the session id,
+// or an *apperr.Error whose code says which step refused. Nothing is retried against the
+// carrier: a dial that may have gone through is never repeated.
 func (s *Service) Originate(ctx context.Context, in OriginateInput) (*ent.Call, error) {
 	viewer, ok := auth.FromContext(ctx)
 	if !ok {
@@ -335,7 +336,7 @@ func (s *Service) release(account, callID string) {
 }
 
 // dispatch asks the carrier (or the call processor) to place the recorded call and records the
-// outcome.
+// outcome. ctx must not be cancelled by the client (see Originate).
 func (s *Service) dispatch(ctx context.Context, c *ent.Call, plugin carriers.Carrier, p *ent.Provider) (*ent.Call, error) {
 	req := carriers.OriginateRequest{
 		From:              c.FromE164,
@@ -356,8 +357,6 @@ func (s *Service) dispatch(ctx context.Context, c *ent.Call, plugin carriers.Car
 	} else {
 		err = fmt.Errorf("%w: %w", errNotSent, err)
 	}
-	// The outcome is written whatever happens to the request's context from here on.
-	ctx = context.WithoutCancel(ctx)
 	var refused *carriers.Error
 	switch {
 	case err == nil:

@@ -25,7 +25,11 @@ func (s *Service) ServeWebhook(w http.ResponseWriter, r *http.Request) {
 	carrierID, providerID := r.PathValue("carrier"), r.PathValue("providerID")
 	// The callback carries no token: the provider, looked up without a tenant, names the account.
 	p, err := s.client.Provider.Get(privacy.DecisionContext(r.Context(), privacy.Allow), providerID)
-	if err != nil || p.Carrier != carrierID {
+	switch {
+	case err != nil && !ent.IsNotFound(err):
+		s.webhookError(w, http.StatusServiceUnavailable, "the database is unavailable", err, providerID) // the carrier retries
+		return
+	case err != nil || p.Carrier != carrierID:
 		s.webhookError(w, http.StatusNotFound, "no such provider", err, providerID)
 		return
 	}
