@@ -256,8 +256,7 @@ func isHTTPURL(s string) bool {
 // isOrigin reports a browser origin: http(s), a host, an optional port, nothing else.
 func isOrigin(s string) bool {
 	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
-		u.Path == "" && u.RawQuery == "" && u.Fragment == "" && u.User == nil
+	return err == nil && isHTTPURL(s) && u.Path == "" && u.RawQuery == "" && u.Fragment == ""
 }
 
 func str(field func(*Config) *string) func(*Config, string) error {

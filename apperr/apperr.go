@@ -59,6 +59,14 @@ func newf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// New reports an error with this code and public extensions (nil for none), for the codes
+// that carry details of their own: CAP_EXCEEDED's dimension, CARRIER_ERROR's carrierCode, ….
+func New(code Code, extensions map[string]any, format string, args ...any) *Error {
+	e := newf(code, format, args...)
+	e.Extensions = extensions
+	return e
+}
+
 // BadInput reports invalid input in field (a path such as "e164" or "credentials.account_sid";
 // "" when no single field is at fault).
 func BadInput(field, format string, args ...any) *Error {

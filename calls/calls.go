@@ -9,9 +9,7 @@
 package calls
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,7 +22,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboard-dev/switchboard/apperr"
-	"github.com/switchboard-dev/switchboard/auth"
 	"github.com/switchboard-dev/switchboard/caps"
 	"github.com/switchboard-dev/switchboard/carriers"
 	"github.com/switchboard-dev/switchboard/carriers/sandbox"
@@ -47,8 +44,6 @@ type Config struct {
 	// CallProcessorURL, when set, takes over dispatch: calls are POSTed to its
 	// /telephony/originate instead of to the carrier.
 	CallProcessorURL string
-	// RingTimeout is how long a call rings before the carrier gives up; 0 = carrier default.
-	RingTimeout time.Duration
 	// MaxCallDuration bounds how long a call may stay unfinished without a final callback before
 	// it is failed and its cap slot freed (default 4h).
 	MaxCallDuration time.Duration
@@ -98,9 +93,9 @@ const maxIdempotencyKeyLen = 255
 // or an *apperr.Error whose code says which step refused. Nothing is retried against the
 // carrier: a dial that may have gone through is never repeated.
 func (s *Service) Originate(ctx context.Context, in OriginateInput) (*ent.Call, error) {
-	viewer, ok := auth.FromContext(ctx)
-	if !ok {
-		return nil, apperr.Unauthenticatedf("sign in with a bearer token")
+	viewer, err := provisioning.ViewerOf(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if err := validate(in); err != nil {
 		return nil, err
@@ -194,9 +189,7 @@ func (s *Service) callerID(ctx context.Context, in OriginateInput) (*ent.PhoneNu
 }
 
 func callerIDRefused(format string, args ...any) error {
-	e := apperr.BadInput("from", format, args...)
-	e.Code = apperr.CallerIDNotAllowed
-	return e
+	return apperr.New(apperr.CallerIDNotAllowed, map[string]any{"field": "from"}, format, args...)
 }
 
 // byKey returns the call placed with this idempotency key in the last 24 hours, or nil. A key
@@ -230,7 +223,7 @@ func (s *Service) claimKey(ctx context.Context, account, key string) (first *ent
 		}
 		got, err := s.rdb.SetNX(ctx, lock, token, keyLease).Result()
 		if err != nil {
-			return nil, nil, apperr.Unavailablef(err, "the cost-cap store (Redis) is unreachable, so no call was placed; try again shortly")
+			return nil, nil, apperr.Unavailablef(err, redisDown)
 		}
 		if got {
 			// The holder before may have finished between the lookup and the lock.
@@ -252,15 +245,12 @@ func (s *Service) claimKey(ctx context.Context, account, key string) (first *ent
 // outlived its lease must not free the next holder's claim.
 var unlockScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
 
-// reserve takes the call's place in the caps, rebuilding the account's counters from the
-// database first when Redis has lost them.
+// redisDown is the message of a request refused because Redis cannot be reached.
+const redisDown = "the cost-cap store (Redis) is unreachable, so no call was placed; try again shortly"
+
+// reserve takes the call's place in the caps.
 func (s *Service) reserve(ctx context.Context, account, callID string, limits caps.Limits) error {
-	err := s.caps.Reserve(ctx, account, callID, limits)
-	if errors.Is(err, caps.ErrNotReady) {
-		if err = s.Rebuild(ctx, account); err == nil {
-			err = s.caps.Reserve(ctx, account, callID, limits)
-		}
-	}
+	err := s.withCounters(ctx, account, func() error { return s.caps.Reserve(ctx, account, callID, limits) })
 	var exceeded *caps.ExceededError
 	if err != nil && !errors.As(err, &exceeded) {
 		// The script may have run before the reply was lost: give back whatever it took.
@@ -276,20 +266,17 @@ func capsError(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &exceeded):
-		e := apperr.BadInput("", "%s", capMessage(exceeded))
-		e.Code = apperr.CapExceeded
 		var retryAfter any // null for a kill switch: waiting does not help, changing the limit does
 		if exceeded.Limit > 0 {
 			retryAfter = int((exceeded.RetryAfter + time.Second - 1) / time.Second)
 		}
-		e.Extensions = map[string]any{
+		return apperr.New(apperr.CapExceeded, map[string]any{
 			"dimension":         string(exceeded.Dimension),
 			"limit":             exceeded.Limit,
 			"retryAfterSeconds": retryAfter,
-		}
-		return e
+		}, "%s", capMessage(exceeded))
 	case errors.Is(err, caps.ErrUnavailable), errors.Is(err, caps.ErrNotReady):
-		return apperr.Unavailablef(err, "the cost-cap store (Redis) is unreachable, so no call was placed; try again shortly")
+		return apperr.Unavailablef(err, redisDown)
 	default:
 		return err
 	}
@@ -343,7 +330,6 @@ func (s *Service) dispatch(ctx context.Context, c *ent.Call, plugin carriers.Car
 		To:                c.ToE164,
 		AnswerURL:         s.answerURL(c.SessionID),
 		StatusCallbackURL: s.callbackURL(p, c.ID),
-		RingTimeout:       s.cfg.RingTimeout,
 		SessionID:         c.SessionID,
 	}
 	var res carriers.OriginateResult
@@ -383,10 +369,8 @@ func (s *Service) dispatch(ctx context.Context, c *ent.Call, plugin carriers.Car
 			SetDispatch(call.DispatchUnknown).SetFailureReason(reason).Save(ctx); uerr != nil && !ent.IsNotFound(uerr) {
 			s.log.Error("record unknown dispatch", "call", c.ID, "err", uerr)
 		}
-		e := apperr.BadInput("", "%s did not confirm call %s in time; it may still ring. Follow it with the calls query or the callUpdated subscription; do not place it again", c.Carrier, c.ID)
-		e.Code = apperr.CarrierError
-		e.Extensions = map[string]any{"carrierCode": "OUTCOME_UNKNOWN", "callID": c.ID}
-		return nil, e
+		return nil, apperr.New(apperr.CarrierError, map[string]any{"carrierCode": "OUTCOME_UNKNOWN", "callID": c.ID},
+			"%s did not confirm call %s in time; it may still ring. Follow it with the calls query or the callUpdated subscription; do not place it again", c.Carrier, c.ID)
 	}
 }
 
@@ -422,17 +406,16 @@ func (s *Service) callbackURL(p *ent.Provider, callID string) string {
 
 // callProcessor hands the call to the operator's call processor, which dials it.
 func (s *Service) callProcessor(ctx context.Context, c *ent.Call, p *ent.Provider, req carriers.OriginateRequest) (carriers.OriginateResult, error) {
-	body, _ := json.Marshal(map[string]any{
+	body := map[string]any{
 		"callID": c.ID, "accountID": c.AccountID, "sessionID": c.SessionID,
 		"carrier": p.Carrier, "providerID": p.ID, "from": req.From, "to": req.To, "agentID": c.AgentID,
 		"answerURL": req.AnswerURL, "statusCallbackURL": req.StatusCallbackURL,
-	})
-	api := carriers.APIClient{Carrier: "callprocessor"}
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(s.cfg.CallProcessorURL, "/")+"/telephony/originate", bytes.NewReader(body))
-	if err != nil {
-		return carriers.OriginateResult{}, fmt.Errorf("%w: %w", errNotSent, err)
 	}
-	r.Header.Set("Content-Type", "application/json")
+	api := carriers.APIClient{Carrier: "callprocessor"}
+	r, err := carriers.NewJSONRequest(http.MethodPost, s.cfg.CallProcessorURL+"/telephony/originate", body)
+	if err != nil {
+		return carriers.OriginateResult{}, api.NotSent(err)
+	}
 	return api.Originate(ctx, r, "providerCallID")
 }
 

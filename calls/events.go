@@ -8,8 +8,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/switchboard-dev/switchboard/apperr"
-	"github.com/switchboard-dev/switchboard/auth"
 	"github.com/switchboard-dev/switchboard/ent"
+	"github.com/switchboard-dev/switchboard/provisioning"
 )
 
 // Events fans call changes out to subscribers through Redis pub/sub, so a subscriber on one
@@ -80,9 +80,9 @@ func (e *Events) Subscribe(ctx context.Context, account string) (<-chan *ent.Cal
 // Follow streams the changes of the caller's call id, or of all the account's calls when id is
 // nil, until ctx ends. Each value is the call as it was right after one change.
 func (s *Service) Follow(ctx context.Context, id *string) (<-chan *ent.Call, error) {
-	viewer, ok := auth.FromContext(ctx)
-	if !ok {
-		return nil, apperr.Unauthenticatedf("sign in with a bearer token")
+	viewer, err := provisioning.ViewerOf(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if id != nil {
 		if _, err := s.client.Call.Get(ctx, *id); ent.IsNotFound(err) {

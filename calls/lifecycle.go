@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard-dev/switchboard/carriers"
 	"github.com/switchboard-dev/switchboard/ent"
 	"github.com/switchboard-dev/switchboard/ent/call"
+	"github.com/switchboard-dev/switchboard/provisioning"
 )
 
 // WebhookPattern is the route of the carriers' status callbacks, for http.ServeMux.
@@ -145,21 +146,29 @@ func before(to carriers.CallStatus) []call.Status {
 // charges once however often it runs, and a rebuild that counted the call marks it settled.
 func (s *Service) settle(ctx context.Context, c *ent.Call) {
 	ctx = context.WithoutCancel(ctx)
-	talk := time.Duration(c.DurationSeconds) * time.Second
-	err := s.caps.Settle(ctx, c.AccountID, c.ID, talk)
-	if errors.Is(err, caps.ErrNotReady) {
-		// Redis lost the account's counters: the rebuild counts this call, then Settle
-		// finds it settled.
-		if err = s.Rebuild(ctx, c.AccountID); err == nil {
-			err = s.caps.Settle(ctx, c.AccountID, c.ID, talk)
-		}
-	}
+	// After Redis lost the account's counters, the rebuild counts this call and Settle then
+	// finds it settled.
+	err := s.withCounters(ctx, c.AccountID, func() error {
+		return s.caps.Settle(ctx, c.AccountID, c.ID, time.Duration(c.DurationSeconds)*time.Second)
+	})
 	if err == nil {
 		err = s.client.Call.UpdateOneID(c.ID).SetCapsSettled(true).Exec(ctx)
 	}
 	if err != nil {
 		s.log.Warn("ended call not settled yet; the sweeper retries", "call", c.ID, "err", err)
 	}
+}
+
+// withCounters runs op on the account's caps counters and, when Redis has lost them, rebuilds
+// them from the database and runs op once more.
+func (s *Service) withCounters(ctx context.Context, account string, op func() error) error {
+	err := op()
+	if errors.Is(err, caps.ErrNotReady) {
+		if err = s.Rebuild(ctx, account); err == nil {
+			err = op()
+		}
+	}
+	return err
 }
 
 // Rebuild sets the account's caps counters in Redis from its calls in the database, after Redis
@@ -203,15 +212,14 @@ func (s *Service) Rebuild(ctx context.Context, account string) error {
 
 // Usage is an account's current counters.
 func (s *Service) Usage(ctx context.Context) (caps.Usage, error) {
-	viewer, ok := auth.FromContext(ctx)
-	if !ok {
-		return caps.Usage{}, errors.New("no viewer")
+	viewer, err := provisioning.ViewerOf(ctx)
+	if err != nil {
+		return caps.Usage{}, err
 	}
-	u, err := s.caps.Usage(ctx, viewer.AccountID)
-	if errors.Is(err, caps.ErrNotReady) {
-		if err = s.Rebuild(ctx, viewer.AccountID); err == nil {
-			u, err = s.caps.Usage(ctx, viewer.AccountID)
-		}
-	}
+	var u caps.Usage
+	err = s.withCounters(ctx, viewer.AccountID, func() (err error) {
+		u, err = s.caps.Usage(ctx, viewer.AccountID)
+		return err
+	})
 	return u, capsError(err)
 }

@@ -2,13 +2,11 @@ package calls
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"entgo.io/ent/privacy"
 
 	"github.com/switchboard-dev/switchboard/auth"
-	"github.com/switchboard-dev/switchboard/caps"
 	"github.com/switchboard-dev/switchboard/carriers"
 	"github.com/switchboard-dev/switchboard/ent/call"
 )
@@ -49,11 +47,8 @@ func (s *Service) Sweep(ctx context.Context) {
 		byAccount[c.AccountID] = append(byAccount[c.AccountID], c.ID)
 	}
 	for account, ids := range byAccount {
-		err := s.caps.Renew(ctx, account, ids...)
-		if errors.Is(err, caps.ErrNotReady) {
-			// Redis lost the account's counters: rebuild them now rather than at its next call.
-			err = s.Rebuild(asAccount(ctx, account), account)
-		}
+		// When Redis lost the account's counters they are rebuilt now, not at its next call.
+		err := s.withCounters(asAccount(ctx, account), account, func() error { return s.caps.Renew(ctx, account, ids...) })
 		if err != nil {
 			s.log.Warn("sweep: renew leases", "account", account, "err", err)
 		}

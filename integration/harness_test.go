@@ -128,11 +128,17 @@ func (st stack) start(t testing.TB, extra ...map[string]string) *server {
 // read and write).
 func (s *server) client(t testing.TB, account string, scopes ...string) graphql.Client {
 	t.Helper()
+	return s.clientWithToken(token(t, account, scopes...))
+}
+
+// token mints a token for account, signed as SWITCHBOARD_JWT_SECRET says.
+func token(t testing.TB, account string, scopes ...string) string {
+	t.Helper()
 	tok, err := auth.Mint([]byte(jwtSecret), account, scopes, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s.clientWithToken(tok)
+	return tok
 }
 
 func (s *server) clientWithToken(token string) graphql.Client {
@@ -215,10 +221,6 @@ type clientT = graphql.Client
 // "next" message; the channel closes when the socket does. It fails t on a protocol error.
 func (s *server) subscribe(t *testing.T, ctx context.Context, account, query string) <-chan json.RawMessage {
 	t.Helper()
-	tok, err := auth.Mint([]byte(jwtSecret), account, nil, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.URL, "http")+"/graphql",
 		&websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
 	if err != nil {
@@ -229,7 +231,7 @@ func (s *server) subscribe(t *testing.T, ctx context.Context, account, query str
 		Type    string
 		Payload json.RawMessage
 	}
-	must(t, wsjson.Write(ctx, ws, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + tok}}))
+	must(t, wsjson.Write(ctx, ws, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token(t, account)}}))
 	if err := wsjson.Read(ctx, ws, &msg); err != nil || msg.Type != "connection_ack" {
 		t.Fatalf("connection_init: %+v %v", msg, err)
 	}

@@ -59,7 +59,7 @@ type NewProvider struct {
 // CreateProvider checks the credentials with the carrier's plugin, seals them and stores the
 // provider. Nothing is written when any step fails.
 func (s *Service) CreateProvider(ctx context.Context, in NewProvider) (*ent.Provider, error) {
-	viewer, err := viewerOf(ctx)
+	viewer, err := ViewerOf(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -156,10 +156,8 @@ func CarrierError(e *carriers.Error, what string) *apperr.Error {
 	if msg == "" {
 		msg = "no message"
 	}
-	out := apperr.BadInput("", "%s %s (%s): %s", e.Carrier, what, e.Code, msg)
-	out.Code = apperr.CarrierError
-	out.Extensions = map[string]any{"carrier": e.Carrier, "carrierCode": e.Code, "httpStatus": e.HTTPStatus}
-	return out
+	return apperr.New(apperr.CarrierError, map[string]any{"carrier": e.Carrier, "carrierCode": e.Code, "httpStatus": e.HTTPStatus},
+		"%s %s (%s): %s", e.Carrier, what, e.Code, msg)
 }
 
 // DeleteProvider deletes a provider. The database refuses while phone numbers reference it, and
@@ -280,7 +278,8 @@ func hasControl(s string) bool {
 	return strings.ContainsFunc(s, unicode.IsControl) || !utf8.ValidString(s)
 }
 
-func viewerOf(ctx context.Context) (auth.Viewer, error) {
+// ViewerOf returns the caller, or UNAUTHENTICATED when the request carries none.
+func ViewerOf(ctx context.Context) (auth.Viewer, error) {
 	v, ok := auth.FromContext(ctx)
 	if !ok {
 		return v, apperr.Unauthenticatedf("sign in with a bearer token")

@@ -142,7 +142,8 @@ func withDatabase(dsn, name string) string {
 // alone until it ends (then flushed and handed to the next test).
 func Redis(t testing.TB) *redis.Client {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, DB: RedisDB(t)})
+	db := RedisDB(t) // starts the container, so redisAddr is set after it
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr, DB: db})
 	t.Cleanup(func() { _ = rdb.Close() })
 	return rdb
 }
