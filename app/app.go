@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -210,8 +211,9 @@ func (a *App) Provisioning() *provisioning.Service {
 	return provisioning.New(a.client, a.sealer, a.carriers, a.cfg.DefaultLimits)
 }
 
-// capsLease is how long a call holds its concurrent slot without a renewal; the sweeper renews
-// unfinished calls three times per lease.
+// capsLease is how long a call holds its concurrent slot without a renewal, unless
+// SWITCHBOARD_CAPS_LEASE says otherwise; the sweeper renews unfinished calls three times per
+// lease by default.
 const capsLease = 2 * time.Minute
 
 // Calls returns the service that places and follows calls. Without SWITCHBOARD_PUBLIC_URL its
@@ -222,12 +224,15 @@ func (a *App) Calls() *calls.Service {
 		if local {
 			public = a.listenURL
 		}
-		a.calls = calls.New(a.client, a.Provisioning(), caps.New(a.redis, caps.Options{Lease: capsLease}), a.redis, calls.Config{
-			PublicURL:        public,
-			LocalCallbacks:   local,
-			AnswerURL:        a.cfg.AnswerURL,
-			CallProcessorURL: a.cfg.CallProcessorURL,
-			Carrier:          a.carriers.Lookup,
+		lease := cmp.Or(a.cfg.CapsLease, capsLease) // zero in a Config not read by ConfigFromEnv
+		a.calls = calls.New(a.client, a.Provisioning(), caps.New(a.redis, caps.Options{Lease: lease}), a.redis, calls.Config{
+			PublicURL:          public,
+			LocalCallbacks:     local,
+			AnswerURL:          a.cfg.AnswerURL,
+			CallProcessorURL:   a.cfg.CallProcessorURL,
+			UnconfirmedTimeout: a.cfg.UnconfirmedTimeout, // zero: the calls package's default
+			MaxCallDuration:    a.cfg.MaxCallDuration,    // zero: the calls package's default
+			Carrier:            a.carriers.Lookup,
 		}, a.log)
 	})
 	return a.calls

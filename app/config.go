@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard-dev/switchboard/carriers"
+	"github.com/switchboard-dev/switchboard/graph"
 	"github.com/switchboard-dev/switchboard/provisioning"
 )
 
@@ -39,7 +41,9 @@ type Config struct {
 
 	CORSOrigins []string // browser origins allowed to call /graphql; "*" allows any
 
-	ComplexityLimit int   // the most complex GraphQL query accepted
+	ComplexityLimit int   // the most complex GraphQL operation accepted
+	MaxDepth        int   // the deepest nesting of fields accepted in a GraphQL operation
+	MaxTokens       int   // the most tokens a GraphQL document may hold
 	MaxBodyBytes    int64 // the largest request body accepted
 	Introspection   bool  // serve the schema to tools such as the playground
 	Playground      bool  // serve GraphiQL at /
@@ -47,6 +51,12 @@ type Config struct {
 	LogFormat       string // text or json
 	LogLevel        slog.Level
 	ShutdownTimeout time.Duration
+
+	SweepInterval time.Duration // how often the sweeper keeps calls and caps in step
+
+	CapsLease          time.Duration // how long a call keeps its concurrent slot without a renewal
+	UnconfirmedTimeout time.Duration // how long a call the carrier never confirmed waits for a callback
+	MaxCallDuration    time.Duration // how long a call may go without a final status before it is failed
 }
 
 // SandboxEnabled reports whether the sandbox carrier is offered.
@@ -168,7 +178,7 @@ var variables = []Variable{
 		}
 		return nil
 	}},
-	{"SWITCHBOARD_MAX_COMPLEXITY", "1000", "the most complex GraphQL query accepted", func(c *Config, s string) error {
+	{"SWITCHBOARD_MAX_COMPLEXITY", strconv.Itoa(graph.DefaultComplexityLimit), fmt.Sprintf("the most costly GraphQL operation accepted: a field costs 1, a mutation field %d, and a connection's edges cost once per item of the page asked for (first or last, at most %[2]d; %[2]d when neither is given)", graph.MutationCost, graph.MaxPageSize), func(c *Config, s string) error {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
 			return fmt.Errorf("want a whole number >= 1")
@@ -176,7 +186,23 @@ var variables = []Variable{
 		c.ComplexityLimit = n
 		return nil
 	}},
-	{"SWITCHBOARD_MAX_BODY_BYTES", "1048576", "the largest request body accepted, in bytes", func(c *Config, s string) error {
+	{"SWITCHBOARD_MAX_DEPTH", strconv.Itoa(graph.DefaultDepthLimit), "the deepest nesting of fields accepted in a GraphQL operation (__schema and __type count as one level)", func(c *Config, s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 2 {
+			return fmt.Errorf("want a whole number >= 2 (a field and the fields selected in it)")
+		}
+		c.MaxDepth = n
+		return nil
+	}},
+	{"SWITCHBOARD_MAX_TOKENS", strconv.Itoa(graph.DefaultTokenLimit), fmt.Sprintf("the most tokens (names, punctuation, values) a GraphQL document may hold, whose text may be at most %d KiB; validation time grows with their square", graph.MaxQueryBytes>>10), func(c *Config, s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 200 {
+			return fmt.Errorf("want a whole number >= 200 (a tool's schema query holds about 200)")
+		}
+		c.MaxTokens = n
+		return nil
+	}},
+	{"SWITCHBOARD_MAX_BODY_BYTES", "1048576", "the largest request body (and GET query string) accepted, in bytes", func(c *Config, s string) error {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1024 {
 			return fmt.Errorf("want a whole number of bytes >= 1024")
@@ -184,7 +210,7 @@ var variables = []Variable{
 		c.MaxBodyBytes = n
 		return nil
 	}},
-	{"SWITCHBOARD_INTROSPECTION", "true", "serve the GraphQL schema to tools", boolean(func(c *Config) *bool { return &c.Introspection })},
+	{"SWITCHBOARD_INTROSPECTION", "true", "serve the GraphQL schema to tools; false refuses __schema and __type, and turns the playground off", boolean(func(c *Config) *bool { return &c.Introspection })},
 	{"SWITCHBOARD_PLAYGROUND", "true", "serve the GraphiQL playground at /", boolean(func(c *Config) *bool { return &c.Playground })},
 	{"SWITCHBOARD_LOG_FORMAT", "text", "text or json", func(c *Config, s string) error {
 		if s != "text" && s != "json" {
@@ -205,6 +231,39 @@ var variables = []Variable{
 			return fmt.Errorf("want a positive duration such as 15s")
 		}
 		c.ShutdownTimeout = d
+		return nil
+	}},
+	// Before SWITCHBOARD_SWEEP_INTERVAL, which must be shorter: variables are read in this order.
+	{"SWITCHBOARD_CAPS_LEASE", "2m", "how long a call keeps its concurrent cap slot unless the sweeper renews it: a crashed replica's calls free their slots this long after it stopped", func(c *Config, s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < time.Second {
+			return fmt.Errorf("want a duration of at least 1s, such as 2m")
+		}
+		c.CapsLease = d
+		return nil
+	}},
+	{"SWITCHBOARD_SWEEP_INTERVAL", "40s", "how often the sweeper renews the cap slots of calls in progress, settles ended calls Redis missed and fails stale calls; shorter than SWITCHBOARD_CAPS_LEASE (tests shorten it)", func(c *Config, s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 || d >= c.CapsLease {
+			return fmt.Errorf("want a positive duration shorter than SWITCHBOARD_CAPS_LEASE (%s), such as 40s, so leases of calls in progress are renewed before they lapse", c.CapsLease)
+		}
+		c.SweepInterval = d
+		return nil
+	}},
+	{"SWITCHBOARD_UNCONFIRMED_TIMEOUT", "15m", "how long a call the carrier never confirmed (its request timed out, or the replica died while dialling) waits for a status callback before the sweeper fails it and frees its slot; longer than the 10s a carrier request may take", func(c *Config, s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= carriers.DefaultCallTimeout {
+			return fmt.Errorf("want a duration longer than the %s a carrier request may take (a call still being dialled must not be failed), such as 15m", carriers.DefaultCallTimeout)
+		}
+		c.UnconfirmedTimeout = d
+		return nil
+	}},
+	{"SWITCHBOARD_MAX_CALL_DURATION", "4h", "how long a call may stay unfinished without a final status callback (one the carrier never delivered) before the sweeper fails it, charges its talk time so far and frees its slot; longer than the 10s a carrier request may take", func(c *Config, s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= carriers.DefaultCallTimeout {
+			return fmt.Errorf("want a duration longer than the %s a carrier request may take, and longer than your longest call, such as 4h", carriers.DefaultCallTimeout)
+		}
+		c.MaxCallDuration = d
 		return nil
 	}},
 }

@@ -1,10 +1,12 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -37,6 +39,8 @@ func (a *App) Handler() http.Handler {
 		Logger:          a.log,
 		Authenticator:   a.auth,
 		ComplexityLimit: a.cfg.ComplexityLimit,
+		DepthLimit:      a.cfg.MaxDepth,
+		TokenLimit:      a.cfg.MaxTokens,
 		Introspection:   a.cfg.Introspection,
 	})
 	api := a.limitBody(auth.Middleware(a.auth, gql))
@@ -49,8 +53,13 @@ func (a *App) Handler() http.Handler {
 		}).Handler(api)
 	}
 	mux.Handle("/graphql", api)
-	if a.cfg.Playground {
+	switch {
+	case a.cfg.Playground && a.cfg.Introspection:
 		mux.HandleFunc("GET /{$}", a.playground)
+	case a.cfg.Playground:
+		mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "The GraphiQL playground is not served: it needs introspection, which this server has turned off (SWITCHBOARD_INTROSPECTION=false). Send GraphQL requests to /graphql.", http.StatusNotFound)
+		})
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -109,20 +118,46 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, status)
 }
 
-// limitBody refuses bodies over the configured size with a GraphQL-shaped error.
+// limitBody refuses, with a GraphQL-shaped BAD_USER_INPUT error, a body or a query string
+// over the configured size (also a chunked body, which announces no length) and a batch (a JSON
+// array of operations: one request runs one operation). The body is read here, as gqlgen would
+// read it anyway.
 func (a *App) limitBody(next http.Handler) http.Handler {
 	limit := a.cfg.MaxBodyBytes
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.ContentLength > limit {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"errors": []map[string]any{{
-				"message":    fmt.Sprintf("the request body is %d bytes; the most this server accepts is %d", r.ContentLength, limit),
-				"extensions": map[string]any{"code": apperr.BadUserInput},
-			}}})
+		if n := int64(len(r.URL.RawQuery)); n > limit {
+			refuse(w, http.StatusRequestURITooLong, "the query string is %d bytes; the most this server accepts is %d: send the operation as a POST body instead", n, limit)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if r.ContentLength > limit {
+			refuse(w, http.StatusRequestEntityTooLarge, "the request body is %d bytes; the most this server accepts is %d", r.ContentLength, limit)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			refuse(w, http.StatusRequestEntityTooLarge, "the request body is more than %d bytes, the most this server accepts", limit)
+			return
+		case err != nil:
+			refuse(w, http.StatusBadRequest, "the request body could not be read: send it again")
+			return
+		case bytes.HasPrefix(bytes.TrimLeft(body, " \t\r\n"), []byte("[")):
+			refuse(w, http.StatusBadRequest, "batched operations (a JSON array) are not accepted: send each operation in a request of its own, as a JSON object such as {\"query\": \"{ carriers { id } }\"}")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		next.ServeHTTP(w, r)
 	})
+}
+
+// refuse answers a request the GraphQL handler never sees with a GraphQL-shaped BAD_USER_INPUT
+// error.
+func refuse(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, map[string]any{"errors": []map[string]any{{
+		"message":    fmt.Sprintf(format, args...),
+		"extensions": map[string]any{"code": apperr.BadUserInput},
+	}}})
 }
 
 // logRequests writes one line per request. Only the path is logged: query strings and bodies
@@ -167,10 +202,14 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// Requests outlive ctx (so a shutdown can be graceful) but not Serve.
 	base, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
+	sweep := a.cfg.SweepInterval
+	if sweep <= 0 { // a Config not read by ConfigFromEnv
+		sweep = capsLease / 3
+	}
 	sweeping := make(chan struct{})
 	go func() {
 		defer close(sweeping)
-		calls.Run(base, capsLease/3)
+		calls.Run(base, sweep)
 	}()
 	defer func() { cancelRequests(); <-sweeping }()
 	srv := &http.Server{

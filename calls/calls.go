@@ -28,7 +28,7 @@ import (
 	"github.com/switchboard-dev/switchboard/e164"
 	"github.com/switchboard-dev/switchboard/ent"
 	"github.com/switchboard-dev/switchboard/ent/call"
-	"github.com/switchboard-dev/switchboard/ent/phonenumber"
+	"github.com/switchboard-dev/switchboard/ent/schema"
 	"github.com/switchboard-dev/switchboard/ids"
 	"github.com/switchboard-dev/switchboard/provisioning"
 )
@@ -47,6 +47,9 @@ type Config struct {
 	// MaxCallDuration bounds how long a call may stay unfinished without a final callback before
 	// it is failed and its cap slot freed (default 4h).
 	MaxCallDuration time.Duration
+	// UnconfirmedTimeout is how long a call the carrier never confirmed waits for a status
+	// callback before the sweeper fails it and frees its slot (default 15 min; see sweeper.go).
+	UnconfirmedTimeout time.Duration
 	// LocalCallbacks says PublicURL is only this server's own listen address, which no real
 	// carrier can reach: only the sandbox (in this process) may then place calls.
 	LocalCallbacks bool
@@ -100,7 +103,7 @@ func (s *Service) Originate(ctx context.Context, in OriginateInput) (*ent.Call, 
 	if err := validate(in); err != nil {
 		return nil, err
 	}
-	num, agent, err := s.callerID(ctx, in)
+	from, err := s.callerID(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -112,12 +115,12 @@ func (s *Service) Originate(ctx context.Context, in OriginateInput) (*ent.Call, 
 		}
 		defer unlock()
 	}
-	plugin, ok := s.cfg.Carrier(num.Edges.Provider.Carrier)
+	carrier := from.provider.Carrier
+	plugin, ok := s.cfg.Carrier(carrier)
 	if !ok {
-		return nil, apperr.Unavailablef(nil, "this server cannot dial through %s: the carrier plugin is not enabled", num.Edges.Provider.Carrier)
+		return nil, apperr.Unavailablef(nil, "this server cannot dial through %s: the carrier plugin is not enabled", carrier)
 	}
-
-	if carrier := num.Edges.Provider.Carrier; carrier != sandbox.ID {
+	if carrier != sandbox.ID {
 		switch {
 		case s.cfg.AnswerURL == "":
 			return nil, apperr.Unavailablef(nil, "this server cannot call through %s yet: its operator has not set SWITCHBOARD_ANSWER_URL, where the carrier fetches the call's instructions", carrier)
@@ -125,19 +128,20 @@ func (s *Service) Originate(ctx context.Context, in OriginateInput) (*ent.Call, 
 			return nil, apperr.Unavailablef(nil, "this server cannot call through %s yet: its operator has not set SWITCHBOARD_PUBLIC_URL, where the carrier reports the call's progress", carrier)
 		}
 	}
-	limits, err := s.prov.Limits(ctx)
-	if err != nil {
-		return nil, err
-	}
 	callID := ids.Call.New()
-	if err := s.reserve(ctx, viewer.AccountID, callID, limits); err != nil {
+	if err := s.reserve(ctx, viewer.AccountID, callID, from.limits); err != nil {
 		return nil, err
 	}
 	// From here the call is under way: a client that hangs up does not stop it half-way.
 	ctx = context.WithoutCancel(ctx)
-	c, err := s.record(ctx, callID, num, agent, in)
+	c, err := s.record(ctx, callID, from, in.To, in.IdempotencyKey)
 	if err != nil {
-		s.release(viewer.AccountID, callID)
+		if ent.IsConstraintError(err) || ent.IsValidationError(err) {
+			s.release(viewer.AccountID, callID) // refused: nothing was written
+		} else {
+			// The insert may have committed before the connection failed.
+			go s.abandon(ctx, viewer.AccountID, callID, err)
+		}
 		if in.IdempotencyKey != nil && ent.IsConstraintError(err) {
 			// The key's holder before this one lost its claim (it outlived keyLease) but
 			// placed the call: that call is the answer.
@@ -147,7 +151,7 @@ func (s *Service) Originate(ctx context.Context, in OriginateInput) (*ent.Call, 
 		}
 		return nil, err
 	}
-	return s.dispatch(ctx, c, plugin, num.Edges.Provider)
+	return s.dispatch(ctx, c, plugin, from.provider)
 }
 
 func validate(in OriginateInput) error {
@@ -164,32 +168,6 @@ func validate(in OriginateInput) error {
 		return apperr.BadInput("idempotencyKey", "idempotencyKey must be 1 to %d bytes of text (a UUID is a good choice), or omitted", maxIdempotencyKeyLen)
 	}
 	return nil
-}
-
-// callerID checks that from is a number of this account that may call out, for this agent, and
-// returns it with its provider and the agent the call is for.
-func (s *Service) callerID(ctx context.Context, in OriginateInput) (*ent.PhoneNumber, *string, error) {
-	num, err := s.client.PhoneNumber.Query().Where(phonenumber.E164(in.From)).WithProvider().Only(ctx)
-	switch {
-	case ent.IsNotFound(err):
-		return nil, nil, callerIDRefused("%s is not a number of this account: register it with createPhoneNumber first", in.From)
-	case err != nil:
-		return nil, nil, err
-	case !num.OutboundEnabled:
-		return nil, nil, callerIDRefused("%s has outbound calls switched off: enable them with updatePhoneNumber(input: {outboundEnabled: true})", in.From)
-	}
-	agent := in.AgentID
-	if num.AgentID != nil {
-		if agent != nil && *agent != *num.AgentID {
-			return nil, nil, callerIDRefused("%s is pinned to another agent: call from a number pinned to %q or an unpinned one", in.From, *agent)
-		}
-		agent = num.AgentID
-	}
-	return num, agent, nil
-}
-
-func callerIDRefused(format string, args ...any) error {
-	return apperr.New(apperr.CallerIDNotAllowed, map[string]any{"field": "from"}, format, args...)
 }
 
 // byKey returns the call placed with this idempotency key in the last 24 hours, or nil. A key
@@ -298,19 +276,48 @@ func capMessage(e *caps.ExceededError) string {
 	return fmt.Sprintf(what, e.Limit) + fmt.Sprintf("; no call was placed, retry after %s", e.RetryAfter.Round(time.Second))
 }
 
-// record writes the call row before the carrier is asked.
-func (s *Service) record(ctx context.Context, callID string, num *ent.PhoneNumber, agent *string, in OriginateInput) (*ent.Call, error) {
+// record writes the call row before the carrier is asked. The number and its provider were just
+// read through the caller's view, so the tenancy hook need not look them up again.
+func (s *Service) record(ctx context.Context, callID string, from *caller, to string, key *string) (*ent.Call, error) {
+	ctx = schema.SeenByViewer(ctx, from.numberID, from.provider.ID)
 	return s.client.Call.Create().
 		SetID(callID).
-		SetFromNumberID(num.ID).
-		SetProviderID(num.ProviderID).
-		SetFromE164(num.E164).
-		SetToE164(in.To).
-		SetNillableAgentID(agent).
-		SetCarrier(num.Edges.Provider.Carrier).
+		SetFromNumberID(from.numberID).
+		SetProviderID(from.provider.ID).
+		SetFromE164(from.e164).
+		SetToE164(to).
+		SetNillableAgentID(from.agentID).
+		SetCarrier(from.provider.Carrier).
 		SetSessionID(ids.Session.New()).
-		SetNillableIdempotencyKey(in.IdempotencyKey).
+		SetNillableIdempotencyKey(key).
 		Save(ctx)
+}
+
+// abandonFor bounds how long abandon waits for the database to answer; after it the call's lease
+// runs out, and a row that was written is renewed and then failed by the sweeper.
+const abandonFor = time.Minute
+
+// abandon settles a call whose insert failed without saying whether it committed, once the
+// database answers: a row that was written is recorded as not placed (it never was), and the
+// reservation is given back either way, so the caps count neither a phantom call nor miss a real
+// one.
+func (s *Service) abandon(ctx context.Context, account, callID string, cause error) {
+	deadline := time.Now().Add(abandonFor)
+	for wait := 100 * time.Millisecond; ; wait *= 2 {
+		c, err := s.client.Call.Get(ctx, callID)
+		switch {
+		case ent.IsNotFound(err):
+			s.release(account, callID)
+			return
+		case err == nil:
+			s.refused(ctx, c, fmt.Errorf("%w: %w", errNotSent, cause))
+			return
+		case time.Now().Add(wait).After(deadline):
+			s.log.Warn("call of an interrupted originate not settled; its lease frees the slot", "call", callID, "err", err)
+			return
+		}
+		time.Sleep(wait)
+	}
 }
 
 // release gives a reservation back; a failure only delays the slot until its lease ends.
@@ -346,15 +353,17 @@ func (s *Service) dispatch(ctx context.Context, c *ent.Call, plugin carriers.Car
 	var refused *carriers.Error
 	switch {
 	case err == nil:
-		placed, uerr := s.client.Call.UpdateOne(c).SetProviderCallID(res.ProviderCallID).SetDispatch(call.DispatchSent).Save(ctx)
-		if uerr != nil {
+		// One statement, not UpdateOne's transaction that reads the row back: the call is
+		// returned as dispatched, though a callback may already have moved it on.
+		now := time.Now().UTC()
+		if uerr := s.client.Call.Update().Where(call.ID(c.ID)).
+			SetProviderCallID(res.ProviderCallID).SetDispatch(call.DispatchSent).SetUpdatedAt(now).Exec(ctx); uerr != nil {
 			// The call rings, so this is no failure for the client (a retry would ring twice):
 			// its status callbacks find the row by its id and complete it.
 			s.log.Error("placed call not updated with the carrier's id", "call", c.ID, "err", uerr)
-			c.ProviderCallID, c.Dispatch = &res.ProviderCallID, call.DispatchSent
-			return c, nil
 		}
-		return placed, nil
+		c.ProviderCallID, c.Dispatch, c.UpdatedAt = &res.ProviderCallID, call.DispatchSent, now
+		return c, nil
 	case errors.As(err, &refused) || errors.Is(err, errNotSent):
 		s.refused(ctx, c, err)
 		if refused != nil {

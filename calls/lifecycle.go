@@ -98,8 +98,10 @@ func (s *Service) Apply(ctx context.Context, c *ent.Call, ev carriers.StatusEven
 	if c.ProviderCallID == nil && ev.ProviderCallID != "" {
 		upd.SetProviderCallID(ev.ProviderCallID)
 	}
-	if c.Dispatch != call.DispatchSent {
-		upd.SetDispatch(call.DispatchSent) // the carrier has the call: a callback proves it
+	if c.Dispatch != call.DispatchSent && ev.ProviderCallID != "" {
+		// The carrier has the call: its callback proves it. The sweeper's events carry no
+		// carrier id and leave a call that was never confirmed as it was.
+		upd.SetDispatch(call.DispatchSent)
 	}
 	if to == carriers.StatusInProgress && c.AnsweredAt == nil {
 		upd.SetAnsweredAt(now)

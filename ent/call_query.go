@@ -305,8 +305,9 @@ func (_q *CallQuery) Clone() *CallQuery {
 		withFromNumber: _q.withFromNumber.Clone(),
 		withProvider:   _q.withProvider.Clone(),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -646,6 +647,12 @@ func (_q *CallQuery) ForShare(opts ...sql.LockOption) *CallQuery {
 	return _q
 }
 
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *CallQuery) Modify(modifiers ...func(s *sql.Selector)) *CallSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
+}
+
 // CallGroupBy is the group-by builder for Call entities.
 type CallGroupBy struct {
 	selector
@@ -734,4 +741,10 @@ func (_s *CallSelect) sqlScan(ctx context.Context, root *CallQuery, v any) error
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *CallSelect) Modify(modifiers ...func(s *sql.Selector)) *CallSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }

@@ -20,8 +20,9 @@ import (
 // CallUpdate is the builder for updating Call entities.
 type CallUpdate struct {
 	config
-	hooks    []Hook
-	mutation *CallMutation
+	hooks     []Hook
+	mutation  *CallMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // Where appends a list predicates to the CallUpdate builder.
@@ -328,6 +329,12 @@ func (_u *CallUpdate) check() error {
 	return nil
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *CallUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *CallUpdate {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *CallUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if err := _u.check(); err != nil {
 		return _node, err
@@ -449,6 +456,7 @@ func (_u *CallUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{call.Label}
@@ -464,9 +472,10 @@ func (_u *CallUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 // CallUpdateOne is the builder for updating a single Call entity.
 type CallUpdateOne struct {
 	config
-	fields   []string
-	hooks    []Hook
-	mutation *CallMutation
+	fields    []string
+	hooks     []Hook
+	mutation  *CallMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // SetUpdatedAt sets the "updated_at" field.
@@ -780,6 +789,12 @@ func (_u *CallUpdateOne) check() error {
 	return nil
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *CallUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *CallUpdateOne {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *CallUpdateOne) sqlSave(ctx context.Context) (_node *Call, err error) {
 	if err := _u.check(); err != nil {
 		return _node, err
@@ -918,6 +933,7 @@ func (_u *CallUpdateOne) sqlSave(ctx context.Context) (_node *Call, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	_node = &Call{config: _u.config}
 	_spec.Assign = _node.assignValues
 	_spec.ScanValues = _node.scanValues

@@ -255,8 +255,9 @@ func (_q *CallLimitsQuery) Clone() *CallLimitsQuery {
 		inters:     append([]Interceptor{}, _q.inters...),
 		predicates: append([]predicate.CallLimits{}, _q.predicates...),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -486,6 +487,12 @@ func (_q *CallLimitsQuery) ForShare(opts ...sql.LockOption) *CallLimitsQuery {
 	return _q
 }
 
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *CallLimitsQuery) Modify(modifiers ...func(s *sql.Selector)) *CallLimitsSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
+}
+
 // CallLimitsGroupBy is the group-by builder for CallLimits entities.
 type CallLimitsGroupBy struct {
 	selector
@@ -574,4 +581,10 @@ func (_s *CallLimitsSelect) sqlScan(ctx context.Context, root *CallLimitsQuery, 
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *CallLimitsSelect) Modify(modifiers ...func(s *sql.Selector)) *CallLimitsSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }

@@ -18,8 +18,9 @@ import (
 // CallLimitsUpdate is the builder for updating CallLimits entities.
 type CallLimitsUpdate struct {
 	config
-	hooks    []Hook
-	mutation *CallLimitsMutation
+	hooks     []Hook
+	mutation  *CallLimitsMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // Where appends a list predicates to the CallLimitsUpdate builder.
@@ -214,6 +215,12 @@ func (_u *CallLimitsUpdate) check() error {
 	return nil
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *CallLimitsUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *CallLimitsUpdate {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *CallLimitsUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if err := _u.check(); err != nil {
 		return _node, err
@@ -265,6 +272,7 @@ func (_u *CallLimitsUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if _u.mutation.DailyMinutesMaxCleared() {
 		_spec.ClearField(calllimits.FieldDailyMinutesMax, field.TypeInt)
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{calllimits.Label}
@@ -280,9 +288,10 @@ func (_u *CallLimitsUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 // CallLimitsUpdateOne is the builder for updating a single CallLimits entity.
 type CallLimitsUpdateOne struct {
 	config
-	fields   []string
-	hooks    []Hook
-	mutation *CallLimitsMutation
+	fields    []string
+	hooks     []Hook
+	mutation  *CallLimitsMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // SetUpdatedAt sets the "updated_at" field.
@@ -484,6 +493,12 @@ func (_u *CallLimitsUpdateOne) check() error {
 	return nil
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *CallLimitsUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *CallLimitsUpdateOne {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *CallLimitsUpdateOne) sqlSave(ctx context.Context) (_node *CallLimits, err error) {
 	if err := _u.check(); err != nil {
 		return _node, err
@@ -552,6 +567,7 @@ func (_u *CallLimitsUpdateOne) sqlSave(ctx context.Context) (_node *CallLimits, 
 	if _u.mutation.DailyMinutesMaxCleared() {
 		_spec.ClearField(calllimits.FieldDailyMinutesMax, field.TypeInt)
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	_node = &CallLimits{config: _u.config}
 	_spec.Assign = _node.assignValues
 	_spec.ScanValues = _node.scanValues

@@ -25,7 +25,7 @@ func main() {
 	err = entc.Generate("./ent/schema", &gen.Config{
 		Target:   "./ent",
 		Package:  "github.com/switchboard-dev/switchboard/ent",
-		Features: []gen.Feature{gen.FeaturePrivacy, gen.FeatureEntQL, gen.FeatureIntercept, gen.FeatureLock},
+		Features: []gen.Feature{gen.FeaturePrivacy, gen.FeatureEntQL, gen.FeatureIntercept, gen.FeatureLock, gen.FeatureModifier},
 	}, entc.Extensions(ext))
 	if err != nil {
 		log.Fatalf("entc: %v", err)

@@ -307,8 +307,9 @@ func (_q *PhoneNumberQuery) Clone() *PhoneNumberQuery {
 		withProvider: _q.withProvider.Clone(),
 		withCalls:    _q.withCalls.Clone(),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -651,6 +652,12 @@ func (_q *PhoneNumberQuery) ForShare(opts ...sql.LockOption) *PhoneNumberQuery {
 	return _q
 }
 
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *PhoneNumberQuery) Modify(modifiers ...func(s *sql.Selector)) *PhoneNumberSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
+}
+
 // WithNamedCalls tells the query-builder to eager-load the nodes that are connected to the "calls"
 // edge with the given name. The optional arguments are used to configure the query builder of the edge.
 func (_q *PhoneNumberQuery) WithNamedCalls(name string, opts ...func(*CallQuery)) *PhoneNumberQuery {
@@ -753,4 +760,10 @@ func (_s *PhoneNumberSelect) sqlScan(ctx context.Context, root *PhoneNumberQuery
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *PhoneNumberSelect) Modify(modifiers ...func(s *sql.Selector)) *PhoneNumberSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }

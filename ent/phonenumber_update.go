@@ -19,8 +19,9 @@ import (
 // PhoneNumberUpdate is the builder for updating PhoneNumber entities.
 type PhoneNumberUpdate struct {
 	config
-	hooks    []Hook
-	mutation *PhoneNumberMutation
+	hooks     []Hook
+	mutation  *PhoneNumberMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // Where appends a list predicates to the PhoneNumberUpdate builder.
@@ -179,6 +180,12 @@ func (_u *PhoneNumberUpdate) check() error {
 	return nil
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *PhoneNumberUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *PhoneNumberUpdate {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *PhoneNumberUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if err := _u.check(); err != nil {
 		return _node, err
@@ -251,6 +258,7 @@ func (_u *PhoneNumberUpdate) sqlSave(ctx context.Context) (_node int, err error)
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{phonenumber.Label}
@@ -266,9 +274,10 @@ func (_u *PhoneNumberUpdate) sqlSave(ctx context.Context) (_node int, err error)
 // PhoneNumberUpdateOne is the builder for updating a single PhoneNumber entity.
 type PhoneNumberUpdateOne struct {
 	config
-	fields   []string
-	hooks    []Hook
-	mutation *PhoneNumberMutation
+	fields    []string
+	hooks     []Hook
+	mutation  *PhoneNumberMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // SetUpdatedAt sets the "updated_at" field.
@@ -434,6 +443,12 @@ func (_u *PhoneNumberUpdateOne) check() error {
 	return nil
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *PhoneNumberUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *PhoneNumberUpdateOne {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *PhoneNumberUpdateOne) sqlSave(ctx context.Context) (_node *PhoneNumber, err error) {
 	if err := _u.check(); err != nil {
 		return _node, err
@@ -523,6 +538,7 @@ func (_u *PhoneNumberUpdateOne) sqlSave(ctx context.Context) (_node *PhoneNumber
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	_node = &PhoneNumber{config: _u.config}
 	_spec.Assign = _node.assignValues
 	_spec.ScanValues = _node.scanValues

@@ -308,8 +308,9 @@ func (_q *ProviderQuery) Clone() *ProviderQuery {
 		withNumbers: _q.withNumbers.Clone(),
 		withCalls:   _q.withCalls.Clone(),
 		// clone intermediate query.
-		sql:  _q.sql.Clone(),
-		path: _q.path,
+		sql:       _q.sql.Clone(),
+		path:      _q.path,
+		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
 }
 
@@ -658,6 +659,12 @@ func (_q *ProviderQuery) ForShare(opts ...sql.LockOption) *ProviderQuery {
 	return _q
 }
 
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_q *ProviderQuery) Modify(modifiers ...func(s *sql.Selector)) *ProviderSelect {
+	_q.modifiers = append(_q.modifiers, modifiers...)
+	return _q.Select()
+}
+
 // WithNamedNumbers tells the query-builder to eager-load the nodes that are connected to the "numbers"
 // edge with the given name. The optional arguments are used to configure the query builder of the edge.
 func (_q *ProviderQuery) WithNamedNumbers(name string, opts ...func(*PhoneNumberQuery)) *ProviderQuery {
@@ -774,4 +781,10 @@ func (_s *ProviderSelect) sqlScan(ctx context.Context, root *ProviderQuery, v an
 	}
 	defer rows.Close()
 	return sql.ScanSlice(rows, v)
+}
+
+// Modify adds a query modifier for attaching custom logic to queries.
+func (_s *ProviderSelect) Modify(modifiers ...func(s *sql.Selector)) *ProviderSelect {
+	_s.modifiers = append(_s.modifiers, modifiers...)
+	return _s
 }

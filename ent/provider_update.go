@@ -20,8 +20,9 @@ import (
 // ProviderUpdate is the builder for updating Provider entities.
 type ProviderUpdate struct {
 	config
-	hooks    []Hook
-	mutation *ProviderMutation
+	hooks     []Hook
+	mutation  *ProviderMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // Where appends a list predicates to the ProviderUpdate builder.
@@ -254,6 +255,12 @@ func (_u *ProviderUpdate) check() error {
 	return nil
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *ProviderUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *ProviderUpdate {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *ProviderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if err := _u.check(); err != nil {
 		return _node, err
@@ -380,6 +387,7 @@ func (_u *ProviderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
 			err = &NotFoundError{provider.Label}
@@ -395,9 +403,10 @@ func (_u *ProviderUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 // ProviderUpdateOne is the builder for updating a single Provider entity.
 type ProviderUpdateOne struct {
 	config
-	fields   []string
-	hooks    []Hook
-	mutation *ProviderMutation
+	fields    []string
+	hooks     []Hook
+	mutation  *ProviderMutation
+	modifiers []func(*sql.UpdateBuilder)
 }
 
 // SetUpdatedAt sets the "updated_at" field.
@@ -637,6 +646,12 @@ func (_u *ProviderUpdateOne) check() error {
 	return nil
 }
 
+// Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
+func (_u *ProviderUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *ProviderUpdateOne {
+	_u.modifiers = append(_u.modifiers, modifiers...)
+	return _u
+}
+
 func (_u *ProviderUpdateOne) sqlSave(ctx context.Context) (_node *Provider, err error) {
 	if err := _u.check(); err != nil {
 		return _node, err
@@ -780,6 +795,7 @@ func (_u *ProviderUpdateOne) sqlSave(ctx context.Context) (_node *Provider, err 
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	_spec.AddModifiers(_u.modifiers...)
 	_node = &Provider{config: _u.config}
 	_spec.Assign = _node.assignValues
 	_spec.ScanValues = _node.scanValues

@@ -24,13 +24,21 @@ import (
 type Options struct {
 	Logger          *slog.Logger
 	Authenticator   *auth.Authenticator // for websocket connection_init payloads
-	ComplexityLimit int                 // the most complex query accepted; 0 means no limit
+	ComplexityLimit int                 // the most complex operation accepted (see limits.go); 0 means no limit
+	DepthLimit      int                 // the deepest nesting of fields accepted; 0 means no limit
+	TokenLimit      int                 // the most tokens a query document may hold; 0 means no limit
 	Introspection   bool                // serve __schema and __type (the playground needs it)
 }
 
 // NewHandler returns the GraphQL endpoint: POST, GET and graphql-transport-ws. HTTP requests are
 // expected to have gone through auth.Middleware; every operation except pure introspection needs
 // an authenticated caller, and mutations need the write scope.
+//
+// Before anything is resolved, and before the caller is even authenticated, an operation is
+// refused when its text is longer than MaxQueryBytes or holds more than TokenLimit tokens, when
+// it asks for a page larger than MaxPageSize, passes an argument beyond MaxArgumentItems,
+// MaxArgumentDepth or MaxFilterStringLen, nests deeper than DepthLimit or costs more than
+// ComplexityLimit, and when it introspects with introspection off.
 func NewHandler(r *Resolver, opts Options) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
 	srv.AddTransport(transport.Websocket{
@@ -48,15 +56,20 @@ func NewHandler(r *Resolver, opts Options) http.Handler {
 	srv.AddTransport(transport.POST{})
 
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetParserTokenLimit(opts.TokenLimit)
+	srv.Use(queryLength{}) // before the persisted-query cache stores the text
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.Use(noIntrospection{})
 	}
-	if opts.ComplexityLimit > 0 {
-		srv.Use(extension.FixedComplexityLimit(opts.ComplexityLimit))
-	}
+	srv.Use(&limits{maxDepth: opts.DepthLimit, maxComplexity: opts.ComplexityLimit})
 
-	present := presentError(opts.Logger)
+	presentCoded := presentError(opts.Logger)
+	present := func(ctx context.Context, err error) *gqlerror.Error {
+		return presentCoded(ctx, explainOperationChoice(ctx, err))
+	}
 	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
 		opts.Logger.ErrorContext(ctx, "panic in resolver", "panic", p)

@@ -134,3 +134,6 @@ func ParseLimit(s string) (*int, error) {
 	}
 	return &n, nil
 }
+
+// DefaultLimits are the operator's limits of accounts that never set theirs.
+func (s *Service) DefaultLimits() Limits { return s.defaults }

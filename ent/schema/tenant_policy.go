@@ -3,6 +3,7 @@ package schema
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"entgo.io/ent"
 	"entgo.io/ent/entql"
@@ -81,6 +82,9 @@ func referencesMustBeVisible(next ent.Mutator) ent.Mutator {
 		for _, edge := range m.AddedEdges() {
 			for _, v := range m.AddedIDs(edge) {
 				id, _ := v.(string)
+				if seenByViewer(ctx, id) {
+					continue
+				}
 				table, err := ids.TableOf(id)
 				if err == nil {
 					_, err = client.Noder(ctx, id, gen.WithFixedNodeType(table))
@@ -95,4 +99,31 @@ func referencesMustBeVisible(next ent.Mutator) ent.Mutator {
 		}
 		return next.Mutate(ctx, m)
 	})
+}
+
+// seenKey is the context key of the rows a request has read through its caller's own view.
+type seenKey struct{}
+
+// seen is a set of row IDs an account's view returned.
+type seen struct {
+	account string
+	ids     []string
+}
+
+// SeenByViewer notes that the rows with these IDs were just read through the caller's own,
+// tenant-filtered view, so a mutation in the same request that links to them need not look
+// them up again. It only vouches for the account of the viewer in ctx now.
+func SeenByViewer(ctx context.Context, ids ...string) context.Context {
+	v, ok := auth.FromContext(ctx)
+	if !ok {
+		return ctx
+	}
+	return context.WithValue(ctx, seenKey{}, seen{account: v.AccountID, ids: ids})
+}
+
+// seenByViewer says whether SeenByViewer vouched for id for the viewer in ctx.
+func seenByViewer(ctx context.Context, id string) bool {
+	s, ok := ctx.Value(seenKey{}).(seen)
+	v, viewer := auth.FromContext(ctx)
+	return ok && viewer && v.AccountID == s.account && slices.Contains(s.ids, id)
 }

@@ -1963,6 +1963,109 @@ func (v *LimitsFields) GetDailyCallsMax() *int { return v.DailyCallsMax }
 // GetDailyMinutesMax returns LimitsFields.DailyMinutesMax, and is useful for accessing the field via an interface.
 func (v *LimitsFields) GetDailyMinutesMax() *int { return v.DailyMinutesMax }
 
+// ListNumbersWithProvidersPhoneNumbersPhoneNumberConnection includes the requested fields of the GraphQL type PhoneNumberConnection.
+// The GraphQL type's documentation follows.
+//
+// A connection to a list of items.
+type ListNumbersWithProvidersPhoneNumbersPhoneNumberConnection struct {
+	// A list of edges.
+	Edges []*ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdge `json:"edges"`
+}
+
+// GetEdges returns ListNumbersWithProvidersPhoneNumbersPhoneNumberConnection.Edges, and is useful for accessing the field via an interface.
+func (v *ListNumbersWithProvidersPhoneNumbersPhoneNumberConnection) GetEdges() []*ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdge {
+	return v.Edges
+}
+
+// ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdge includes the requested fields of the GraphQL type PhoneNumberEdge.
+// The GraphQL type's documentation follows.
+//
+// An edge in a connection.
+type ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdge struct {
+	// The item at the end of the edge.
+	Node *ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber `json:"node"`
+}
+
+// GetNode returns ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdge.Node, and is useful for accessing the field via an interface.
+func (v *ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdge) GetNode() *ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber {
+	return v.Node
+}
+
+// ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber includes the requested fields of the GraphQL type PhoneNumber.
+type ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber struct {
+	Id   string `json:"id"`
+	E164 string `json:"e164"`
+	// The agent this number is pinned to; null when unpinned.
+	AgentID         *string                                                                                              `json:"agentID"`
+	InboundEnabled  bool                                                                                                 `json:"inboundEnabled"`
+	OutboundEnabled bool                                                                                                 `json:"outboundEnabled"`
+	Provider        ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumberProvider `json:"provider"`
+}
+
+// GetId returns ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber.Id, and is useful for accessing the field via an interface.
+func (v *ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber) GetId() string {
+	return v.Id
+}
+
+// GetE164 returns ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber.E164, and is useful for accessing the field via an interface.
+func (v *ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber) GetE164() string {
+	return v.E164
+}
+
+// GetAgentID returns ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber.AgentID, and is useful for accessing the field via an interface.
+func (v *ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber) GetAgentID() *string {
+	return v.AgentID
+}
+
+// GetInboundEnabled returns ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber.InboundEnabled, and is useful for accessing the field via an interface.
+func (v *ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber) GetInboundEnabled() bool {
+	return v.InboundEnabled
+}
+
+// GetOutboundEnabled returns ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber.OutboundEnabled, and is useful for accessing the field via an interface.
+func (v *ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber) GetOutboundEnabled() bool {
+	return v.OutboundEnabled
+}
+
+// GetProvider returns ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber.Provider, and is useful for accessing the field via an interface.
+func (v *ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumber) GetProvider() ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumberProvider {
+	return v.Provider
+}
+
+// ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumberProvider includes the requested fields of the GraphQL type Provider.
+type ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumberProvider struct {
+	Id string `json:"id"`
+	// The registered carrier plugin, e.g. twilio.
+	Carrier string `json:"carrier"`
+	// A name the account chose for this credential.
+	Label string `json:"label"`
+}
+
+// GetId returns ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumberProvider.Id, and is useful for accessing the field via an interface.
+func (v *ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumberProvider) GetId() string {
+	return v.Id
+}
+
+// GetCarrier returns ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumberProvider.Carrier, and is useful for accessing the field via an interface.
+func (v *ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumberProvider) GetCarrier() string {
+	return v.Carrier
+}
+
+// GetLabel returns ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumberProvider.Label, and is useful for accessing the field via an interface.
+func (v *ListNumbersWithProvidersPhoneNumbersPhoneNumberConnectionEdgesPhoneNumberEdgeNodePhoneNumberProvider) GetLabel() string {
+	return v.Label
+}
+
+// ListNumbersWithProvidersResponse is returned by ListNumbersWithProviders on success.
+type ListNumbersWithProvidersResponse struct {
+	PhoneNumbers ListNumbersWithProvidersPhoneNumbersPhoneNumberConnection `json:"phoneNumbers"`
+}
+
+// GetPhoneNumbers returns ListNumbersWithProvidersResponse.PhoneNumbers, and is useful for accessing the field via an interface.
+func (v *ListNumbersWithProvidersResponse) GetPhoneNumbers() ListNumbersWithProvidersPhoneNumbersPhoneNumberConnection {
+	return v.PhoneNumbers
+}
+
 // NodeNode includes the requested fields of the GraphQL interface Node.
 //
 // NodeNode is implemented by the following types:
@@ -4288,6 +4391,14 @@ type __DeleteProviderInput struct {
 // GetId returns __DeleteProviderInput.Id, and is useful for accessing the field via an interface.
 func (v *__DeleteProviderInput) GetId() string { return v.Id }
 
+// __ListNumbersWithProvidersInput is used internally by genqlient
+type __ListNumbersWithProvidersInput struct {
+	First int `json:"first"`
+}
+
+// GetFirst returns __ListNumbersWithProvidersInput.First, and is useful for accessing the field via an interface.
+func (v *__ListNumbersWithProvidersInput) GetFirst() int { return v.First }
+
 // __NodeInput is used internally by genqlient
 type __NodeInput struct {
 	Id string `json:"id"`
@@ -4768,6 +4879,55 @@ func DeleteProvider(
 	}
 
 	data_ = &DeleteProviderResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The query executed by ListNumbersWithProviders.
+const ListNumbersWithProviders_Operation = `
+query ListNumbersWithProviders ($first: Int!) {
+	phoneNumbers(first: $first) {
+		edges {
+			node {
+				id
+				e164
+				agentID
+				inboundEnabled
+				outboundEnabled
+				provider {
+					id
+					carrier
+					label
+				}
+			}
+		}
+	}
+}
+`
+
+// A page of numbers with their providers, as a numbers table would show them (the listing
+// benchmark).
+func ListNumbersWithProviders(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	first int,
+) (data_ *ListNumbersWithProvidersResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "ListNumbersWithProviders",
+		Query:  ListNumbersWithProviders_Operation,
+		Variables: &__ListNumbersWithProvidersInput{
+			First: first,
+		},
+	}
+
+	data_ = &ListNumbersWithProvidersResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(

@@ -1,0 +1,375 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+	"math"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/switchboard-dev/switchboard/apperr"
+)
+
+// Defaults of the operation limits, which SWITCHBOARD_MAX_DEPTH, SWITCHBOARD_MAX_COMPLEXITY and
+// SWITCHBOARD_MAX_TOKENS override. Every operation of the integration client and the playground's
+// schema query fit them.
+const (
+	DefaultDepthLimit      = 12
+	DefaultComplexityLimit = 10000
+	DefaultTokenLimit      = 1000
+)
+
+// MaxPageSize is the most items one page of a connection may hold: a larger first or last is
+// refused. A connection asked for without either is costed as a page this size.
+const MaxPageSize = 100
+
+// MaxQueryBytes is the longest query text accepted. Accepted documents are cached (as are
+// persisted queries), so this bounds the caches' memory as well as the parsing.
+const MaxQueryBytes = 64 << 10
+
+// Bounds of argument values, checked with the operation's limits: the databases refuse longer
+// lists of parameters, deeper expressions and longer patterns with errors of their own.
+const (
+	MaxArgumentItems   = 1000 // the most items in a list, anywhere in an argument
+	MaxArgumentDepth   = 20   // the most levels of nested objects and lists in an argument
+	MaxFilterStringLen = 1000 // the longest string in a where filter, in bytes
+)
+
+// MutationCost is what a mutation field adds to an operation's complexity, instead of the 1 of
+// other fields: each writes, and some reach a carrier.
+const MutationCost = 500
+
+// limits bound one operation. They are checked after validation, before the caller's
+// authorization and before anything is resolved, so a refusal costs one walk of the document.
+type limits struct {
+	maxDepth      int // 0: no limit
+	maxComplexity int // 0: no limit
+	mutationType  string
+}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = (*limits)(nil)
+
+// ExtensionName implements graphql.HandlerExtension.
+func (*limits) ExtensionName() string { return "OperationLimits" }
+
+// Validate implements graphql.HandlerExtension.
+func (l *limits) Validate(es graphql.ExecutableSchema) error {
+	if m := es.Schema().Mutation; m != nil {
+		l.mutationType = m.Name
+	}
+	return nil
+}
+
+// MutateOperationContext refuses the operation when a page is too large, its fields nest too
+// deep or it costs too much.
+func (l *limits) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	m := measure(oc.Operation, oc.Variables, l.mutationType)
+	switch {
+	case m.err != nil:
+		return gqlerror.Wrap(m.err)
+	case l.maxDepth > 0 && m.depth > l.maxDepth:
+		return gqlerror.Wrap(apperr.BadInput("", "the operation is nested %d levels deep; the most this server accepts is %d: select fewer levels of nested fields (__schema and __type count as one level)",
+			m.depth, l.maxDepth))
+	case l.maxComplexity > 0 && m.cost > l.maxComplexity:
+		return gqlerror.Wrap(apperr.BadInput("", "the operation's complexity is %s; the most this server accepts is %d: select fewer fields or ask for smaller pages (each field counts 1, a connection's edges count once per item of the page it asks for with first or last, %d when it gives neither, and each mutation field counts %d)",
+			costString(m.cost), l.maxComplexity, MaxPageSize, MutationCost))
+	}
+	return nil
+}
+
+func costString(n int) string {
+	if n == math.MaxInt {
+		return "beyond counting"
+	}
+	return strconv.Itoa(n)
+}
+
+// metrics are what measure finds in an operation.
+type metrics struct {
+	depth int   // fields on the longest path from the root, introspection fields counting 1
+	cost  int   // the complexity: see limits.MutateOperationContext's message
+	err   error // the first page-size or fragment mistake
+}
+
+// measure walks op once, fragments included: each fragment is measured once per page size it is
+// spread under (so fragments spreading fragments cannot make the walk exponential), and a
+// fragment that spreads itself is an error rather than endless recursion (validation rejects
+// those anyway).
+func measure(op *ast.OperationDefinition, vars map[string]any, mutationType string) metrics {
+	w := &walker{vars: vars, mutationType: mutationType, memo: map[memoKey]metrics{}, visiting: map[string]bool{}}
+	m := w.selectionSet(op.SelectionSet, 1)
+	m.err = w.err
+	return m
+}
+
+type memoKey struct {
+	fragment string
+	page     int
+}
+
+type walker struct {
+	vars         map[string]any
+	mutationType string
+	memo         map[memoKey]metrics
+	visiting     map[string]bool
+	err          error
+}
+
+func (w *walker) fail(err error) {
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+// selectionSet measures set. page multiplies the cost of an edges field in it: the page size
+// when set is a connection's selection, 1 elsewhere.
+func (w *walker) selectionSet(set ast.SelectionSet, page int) metrics {
+	var out metrics
+	for _, sel := range set {
+		var m metrics
+		switch sel := sel.(type) {
+		case *ast.Field:
+			m = w.field(sel, page)
+		case *ast.InlineFragment:
+			m = w.selectionSet(sel.SelectionSet, page)
+		case *ast.FragmentSpread:
+			m = w.fragment(sel, page)
+		}
+		out.depth = max(out.depth, m.depth)
+		out.cost = addSat(out.cost, m.cost)
+	}
+	return out
+}
+
+func (w *walker) fragment(spread *ast.FragmentSpread, page int) metrics {
+	def := spread.Definition
+	if def == nil {
+		return metrics{} // an unknown fragment: validation reports it
+	}
+	key := memoKey{def.Name, page}
+	if m, ok := w.memo[key]; ok {
+		return m
+	}
+	if w.visiting[def.Name] {
+		w.fail(apperr.BadInput("", "fragment %s spreads itself: a fragment may not include itself, directly or through others", def.Name))
+		return metrics{}
+	}
+	w.visiting[def.Name] = true
+	m := w.selectionSet(def.SelectionSet, page)
+	delete(w.visiting, def.Name)
+	w.memo[key] = m
+	return m
+}
+
+func (w *walker) field(f *ast.Field, page int) metrics {
+	for _, arg := range f.Arguments {
+		if v, err := arg.Value.Value(w.vars); err == nil {
+			w.checkArgument(arg.Name, v, 0, arg.Name == "where")
+		}
+	}
+	size, isConnection := w.pageSize(f)
+	inner := 1
+	if isConnection {
+		inner = size
+	}
+	sub := w.selectionSet(f.SelectionSet, inner)
+
+	depth := 1 + sub.depth
+	if f.Name == "__schema" || f.Name == "__type" {
+		// Bounded by gqlparser's MaxIntrospectionDepth rule instead: tools' schema queries nest
+		// ofType a dozen levels deep, each holding one type at most.
+		depth = 1
+	}
+	base := 1
+	if f.ObjectDefinition != nil && f.ObjectDefinition.Name == w.mutationType {
+		base = MutationCost
+	}
+	cost := addSat(base, sub.cost)
+	switch {
+	case f.Name == "edges":
+		cost = addSat(1, mulSat(sub.cost, page))
+	case f.Definition != nil && f.Definition.Type.Elem != nil && f.Arguments.ForName("ids") != nil:
+		// nodes(ids): one object per ID.
+		cost = addSat(base, mulSat(sub.cost, w.listLength(f.Arguments.ForName("ids"))))
+	}
+	return metrics{depth: depth, cost: cost}
+}
+
+// pageSize reports whether f is a Relay connection (a *Connection with first and last) and the
+// most items it can return, refusing a first or last above MaxPageSize.
+func (w *walker) pageSize(f *ast.Field) (int, bool) {
+	def := f.Definition
+	if def == nil || def.Arguments.ForName("first") == nil || def.Arguments.ForName("last") == nil ||
+		!strings.HasSuffix(def.Type.Name(), "Connection") {
+		return 0, false
+	}
+	size, given := 0, false
+	for _, name := range []string{"first", "last"} {
+		arg := f.Arguments.ForName(name)
+		if arg == nil {
+			continue
+		}
+		v, err := arg.Value.Value(w.vars)
+		n, ok := toInt(v)
+		if err != nil || !ok {
+			continue // null, or a value validation has already refused
+		}
+		given = true
+		if n > MaxPageSize {
+			w.fail(apperr.BadInput(name, "%s on %s is %d; a page holds at most %d items: ask for %d or fewer and fetch the next page with after (or before) set to pageInfo's endCursor (startCursor)",
+				name, f.Alias, n, MaxPageSize, MaxPageSize))
+		}
+		size = max(size, n)
+	}
+	if !given {
+		size = MaxPageSize
+	}
+	return size, true
+}
+
+// checkArgument refuses a value at path (an argument, or a part of one) that nests too deep,
+// holds too long a list or, in a where filter, too long a string.
+func (w *walker) checkArgument(path string, v any, depth int, filter bool) {
+	if w.err != nil {
+		return
+	}
+	switch v := v.(type) {
+	case string:
+		if filter && len(v) > MaxFilterStringLen {
+			w.fail(apperr.BadInput(path, "%s is %d bytes long; a filter accepts strings of at most %d bytes", path, len(v), MaxFilterStringLen))
+		}
+		return
+	case map[string]any, []any:
+		if depth == MaxArgumentDepth {
+			w.fail(apperr.BadInput(path, "%s nests deeper than %d levels of objects and lists, the most an argument may", path, MaxArgumentDepth))
+			return
+		}
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) { // the same mistake reported every time
+			w.checkArgument(path+"."+k, v[k], depth+1, filter)
+		}
+	case []any:
+		if len(v) > MaxArgumentItems {
+			w.fail(apperr.BadInput(path, "%s holds %d items; a list may hold at most %d", path, len(v), MaxArgumentItems))
+			return
+		}
+		for i, e := range v {
+			w.checkArgument(path+"["+strconv.Itoa(i)+"]", e, depth+1, filter)
+		}
+	}
+}
+
+// listLength is the number of elements of a list argument.
+func (w *walker) listLength(arg *ast.Argument) int {
+	v, err := arg.Value.Value(w.vars)
+	if err != nil || v == nil {
+		return 0
+	}
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice {
+		return rv.Len()
+	}
+	return 1 // a single value where a list is expected counts as a list of one
+}
+
+// toInt reads an Int argument: int64 from a literal or a coerced variable.
+func toInt(v any) (int, bool) {
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int64:
+		return int(n), true
+	case json.Number:
+		i, err := n.Int64()
+		return int(i), err == nil
+	}
+	return 0, false
+}
+
+// addSat and mulSat never overflow: they stop at math.MaxInt. Both take non-negative numbers.
+func addSat(a, b int) int {
+	if a > math.MaxInt-b {
+		return math.MaxInt
+	}
+	return a + b
+}
+
+func mulSat(a, n int) int {
+	if n != 0 && a > math.MaxInt/n {
+		return math.MaxInt
+	}
+	return a * n
+}
+
+// noIntrospection refuses __schema and __type when introspection is off. Without it gqlgen
+// would only fail the fields while resolving them, with an error shown as INTERNAL.
+type noIntrospection struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = noIntrospection{}
+
+// ExtensionName implements graphql.HandlerExtension.
+func (noIntrospection) ExtensionName() string { return "NoIntrospection" }
+
+// Validate implements graphql.HandlerExtension.
+func (noIntrospection) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationContext refuses operations that select __schema or __type.
+func (noIntrospection) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, nil) {
+		if f.Name == "__schema" || f.Name == "__type" {
+			return gqlerror.Wrap(apperr.BadInput("", "introspection is turned off on this server, so %s is not served: ask its operator for the schema", f.Name))
+		}
+	}
+	return nil
+}
+
+// queryLength refuses query texts longer than MaxQueryBytes before they are parsed or cached.
+type queryLength struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationParameterMutator
+} = queryLength{}
+
+// ExtensionName implements graphql.HandlerExtension.
+func (queryLength) ExtensionName() string { return "QueryLength" }
+
+// Validate implements graphql.HandlerExtension.
+func (queryLength) Validate(graphql.ExecutableSchema) error { return nil }
+
+// MutateOperationParameters refuses a long query text.
+func (queryLength) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
+	if len(p.Query) > MaxQueryBytes {
+		return gqlerror.Wrap(apperr.BadInput("query", "the query is %d bytes long; the most this server accepts is %d: send a shorter document (variables do not count)", len(p.Query), MaxQueryBytes))
+	}
+	return nil
+}
+
+// explainOperationChoice rewrites gqlgen's "operation  not found", its answer to a document of
+// several operations sent without operationName. Only one operation runs per request.
+func explainOperationChoice(ctx context.Context, err error) error {
+	var gqlErr *gqlerror.Error
+	if !errors.As(err, &gqlErr) || gqlErr.Message != "operation  not found" || !graphql.HasOperationContext(ctx) {
+		return err
+	}
+	oc := graphql.GetOperationContext(ctx)
+	if oc.Doc == nil || len(oc.Doc.Operations) < 2 {
+		return err
+	}
+	return apperr.BadInput("operationName", "the document holds %d operations and one request runs one: name it in operationName", len(oc.Doc.Operations))
+}
