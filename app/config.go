@@ -250,7 +250,7 @@ var variables = []Variable{
 		c.SweepInterval = d
 		return nil
 	}},
-	{"SWITCHBOARD_UNCONFIRMED_TIMEOUT", "15m", "how long a call the carrier never confirmed (its request timed out, or the replica died while dialling) waits for a status callback before the sweeper fails it and frees its slot; longer than the 10s a carrier request may take", func(c *Config, s string) error {
+	{"SWITCHBOARD_UNCONFIRMED_TIMEOUT", "15m", "how long a call the carrier never confirmed (its request timed out or got a 5xx, or the replica died while dialling) waits for a status callback before the sweeper fails it and frees its slot; longer than the 10s a carrier request may take", func(c *Config, s string) error {
 		d, err := time.ParseDuration(s)
 		if err != nil || d <= carriers.DefaultCallTimeout {
 			return fmt.Errorf("want a duration longer than the %s a carrier request may take (a call still being dialled must not be failed), such as 15m", carriers.DefaultCallTimeout)

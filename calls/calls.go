@@ -379,7 +379,7 @@ func (s *Service) dispatch(ctx context.Context, c *ent.Call, plugin carriers.Car
 			s.log.Error("record unknown dispatch", "call", c.ID, "err", uerr)
 		}
 		return nil, apperr.New(apperr.CarrierError, map[string]any{"carrierCode": "OUTCOME_UNKNOWN", "callID": c.ID},
-			"%s did not confirm call %s in time; it may still ring. Follow it with the calls query or the callUpdated subscription; do not place it again", c.Carrier, c.ID)
+			"%s did not confirm call %s; it may still ring. Follow it with the calls query or the callUpdated subscription; do not place it again", c.Carrier, c.ID)
 	}
 }
 

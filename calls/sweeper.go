@@ -12,7 +12,7 @@ import (
 )
 
 // defaultUnconfirmedTimeout is how long a call whose dispatch never confirmed (the carrier timed
-// out, or the process died while dialling) waits for a callback before it is failed, unless
+// out or answered with a 5xx, or the process died while dialling) waits for a callback before it is failed, unless
 // Config.UnconfirmedTimeout says otherwise.
 const defaultUnconfirmedTimeout = 15 * time.Minute
 

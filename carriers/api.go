@@ -81,16 +81,18 @@ func (a APIClient) NotSent(err error) error {
 }
 
 // Originate sends a create-call request once and returns the string at idKey in the JSON body
-// of a 2xx reply. A 4xx or 5xx reply is an *Error with the carrier's code and message, except
-// 502 and 504: those come from a gateway that lost the carrier's answer, so like a transport
-// failure, an unreadable reply, or a 2xx without the id, they wrap ErrOutcomeUnknown.
+// of a 2xx reply. A 4xx reply is an *Error with the carrier's code and message: the carrier
+// refused, so no call exists. A 5xx reply (any status from 500 up) wraps ErrOutcomeUnknown, as
+// do a transport failure, an unreadable reply and a 2xx without the id: the carrier, or a
+// gateway in front of it, may have created the call before failing. Its text keeps what the
+// carrier said, e.g. "HTTP 503, code 20503: Service unavailable".
 func (a APIClient) Originate(ctx context.Context, req *http.Request, idKey string) (OriginateResult, error) {
 	status, body, err := a.send(ctx, req, DefaultCallTimeout)
 	switch {
 	case err != nil && status == 0:
 		return OriginateResult{}, a.unknown(req, err)
-	case status == http.StatusBadGateway || status == http.StatusGatewayTimeout:
-		return OriginateResult{}, a.unknown(req, fmt.Errorf("HTTP %d from a gateway", status))
+	case status >= 500:
+		return OriginateResult{}, a.unknown(req, a.serverError(status, body))
 	case status >= 400:
 		return OriginateResult{}, a.refusal(status, body)
 	case err != nil:
@@ -158,6 +160,21 @@ func (a APIClient) refusal(status int, body []byte) *Error {
 		msg = http.StatusText(status)
 	}
 	return &Error{Carrier: a.Carrier, HTTPStatus: status, Code: a.scrub(code), Message: a.scrub(msg)}
+}
+
+// serverError describes a 5xx reply with what the carrier said, parsed and scrubbed as for a
+// refusal: "HTTP 503" and, when the body has them, its code and message. It is plain text, not
+// an *Error, so the reply is never taken for a refusal.
+func (a APIClient) serverError(status int, body []byte) error {
+	r := a.refusal(status, body)
+	text := "HTTP " + strconv.Itoa(status)
+	if r.Code != strconv.Itoa(status) {
+		text += ", code " + r.Code
+	}
+	if r.Message != "" {
+		text += ": " + r.Message
+	}
+	return errors.New(text)
 }
 
 // scrub replaces every secret (of 4 bytes or more) in s.

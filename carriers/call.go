@@ -125,8 +125,9 @@ type StatusEvent struct {
 	Reason         string        // the carrier's hangup cause or failure text; may be ""
 }
 
-// Error is a carrier's definite refusal: it answered with an error status (or the plugin refused
-// the request before sending it, HTTPStatus 0), so no call exists.
+// Error is a carrier's definite refusal: it answered with a 4xx status (or the plugin refused the
+// request before sending it, HTTPStatus 0), so no call exists. A 5xx reply is no refusal: see
+// [ErrOutcomeUnknown].
 type Error struct {
 	Carrier    string // plugin id
 	HTTPStatus int    // the carrier's reply status; 0 when nothing was sent
@@ -159,7 +160,7 @@ func (e *Error) Error() string {
 
 // ErrOutcomeUnknown is wrapped by errors from a create-call request that may have reached the
 // carrier without a definite answer coming back (timeout, connection reset, unreadable or
-// incomplete reply, a gateway's 502/504): the call may exist. Callers must not retry it.
+// incomplete reply, any 5xx reply): the call may exist. Callers must not retry it.
 var ErrOutcomeUnknown = errors.New("outcome unknown: the carrier may have placed the call")
 
 // ErrBadSignature is wrapped by errors from [CallbackParser.ParseStatusCallback] when a status

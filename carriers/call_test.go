@@ -136,24 +136,36 @@ func server(t *testing.T, status int, body string, n *atomic.Int32) string {
 
 func TestAPIClientOriginate(t *testing.T) {
 	const secret = "s3cr3t-token"
+	const unknown = "x: outcome unknown: the carrier may have placed the call (POST {host}: "
+	long := strings.Repeat("x", 600)
 	for _, tt := range []struct {
 		name    string
 		status  int
 		body    string
 		id      string
-		refused int  // HTTPStatus of the *Error, 0 = not refused
-		unknown bool // wraps ErrOutcomeUnknown
+		refused int    // HTTPStatus of the *Error, 0 = not refused
+		unknown bool   // wraps ErrOutcomeUnknown
+		text    string // the error's whole text, {host} standing for the server's; "" = not checked
 	}{
-		{"201", 201, `{"sid":"CA1","status":"queued"}`, "CA1", 0, false},
-		{"200 list of one", 200, `{"sid":["CA2"]}`, "CA2", 0, false},
-		{"201 without id", 201, `{"status":"queued"}`, "", 0, true},
-		{"201 not JSON", 201, `ok`, "", 0, true},
-		{"302", http.StatusFound, ``, "", 0, true},
-		{"400", 400, `{"code":1,"message":"bad ` + secret + `"}`, "", 400, false},
-		{"500", 500, `{}`, "", 500, false},
-		{"502", 502, `{}`, "", 0, true},
-		{"504", 504, `{}`, "", 0, true},
-		{"no answer", 0, ``, "", 0, true},
+		{"201", 201, `{"sid":"CA1","status":"queued"}`, "CA1", 0, false, ""},
+		{"200 list of one", 200, `{"sid":["CA2"]}`, "CA2", 0, false, ""},
+		{"201 without id", 201, `{"status":"queued"}`, "", 0, true, unknown + `the HTTP 201 reply has no "sid")`},
+		{"201 not JSON", 201, `ok`, "", 0, true, unknown + `the HTTP 201 reply has no "sid")`},
+		{"302", http.StatusFound, ``, "", 0, true, unknown + "unexpected HTTP 302 reply)"},
+		{"400", 400, `{"code":1,"message":"bad ` + secret + `"}`, "", 400, false, "x refused the request (HTTP 400, code 1): bad [redacted]"},
+		{"429", 429, `{}`, "", 429, false, "x refused the request (HTTP 429): Too Many Requests"},
+		// Every 5xx may come after the carrier created the call: unknown, with what it said.
+		{"500", 500, `{"code":20500,"message":"An internal server error has occurred ` + secret + `"}`, "", 0, true,
+			unknown + "HTTP 500, code 20500: An internal server error has occurred [redacted])"},
+		{"500 empty", 500, `{}`, "", 0, true, unknown + "HTTP 500: Internal Server Error)"},
+		{"501", 501, `{"error":"not implemented"}`, "", 0, true, unknown + "HTTP 501: not implemented)"},
+		{"502", 502, `<html>bad gateway</html>`, "", 0, true, unknown + "HTTP 502: Bad Gateway)"},
+		{"503 HTML", 503, `<html>down</html>`, "", 0, true, unknown + "HTTP 503: Service Unavailable)"},
+		{"503 error object", 503, `{"status":"error","error":{"code":"E503","message":"try later"}}`, "", 0, true, unknown + "HTTP 503, code E503: try later)"},
+		{"503 long message", 503, `{"message":"` + long + `"}`, "", 0, true, unknown + "HTTP 503: " + long[:500] + "…)"},
+		{"504", 504, `{}`, "", 0, true, unknown + "HTTP 504: Gateway Timeout)"},
+		{"599", 599, `{}`, "", 0, true, unknown + "HTTP 599)"},
+		{"no answer", 0, ``, "", 0, true, ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var n atomic.Int32
@@ -173,6 +185,9 @@ func TestAPIClientOriginate(t *testing.T) {
 			}
 			if errors.Is(err, ErrOutcomeUnknown) != tt.unknown {
 				t.Errorf("error %v, want unknown %v", err, tt.unknown)
+			}
+			if want := strings.ReplaceAll(tt.text, "{host}", req.URL.Host); tt.text != "" && (err == nil || err.Error() != want) {
+				t.Errorf("error %q, want %q", err, want)
 			}
 			if err != nil && strings.Contains(err.Error(), secret) {
 				t.Errorf("error %q shows the secret", err)

@@ -68,7 +68,8 @@ type Carrier interface {
 	// Originate places one call with c, which ParseCredentials returned, and sends the request
 	// at most once: it never retries. Its errors are an *Error when the carrier refused (or
 	// the plugin refused bad input before sending, see [OriginateRequest.Validate]), or wrap
-	// [ErrOutcomeUnknown] when the call may exist. They never contain a secret.
+	// [ErrOutcomeUnknown] when the call may exist (a 5xx reply, a timeout, a lost connection).
+	// They never contain a secret.
 	Originate(ctx context.Context, c Credentials, r OriginateRequest) (OriginateResult, error)
 }
 

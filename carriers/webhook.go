@@ -8,7 +8,6 @@ import (
 	"hash"
 	"io"
 	"maps"
-	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -96,19 +95,19 @@ func BadSignature(carrier, reason string) error {
 	return fmt.Errorf("%s: %w: %s", carrier, ErrBadSignature, reason)
 }
 
-var secondsPattern = regexp.MustCompile(`^[0-9]{1,9}(\.[0-9]{1,9})?$`)
+var secondsPattern = regexp.MustCompile(`^([0-9]{1,9})(?:\.([0-9]{1,9}))?$`)
 
-// ParseSeconds reads a non-negative number of seconds, whole or decimal ("42", "0.05").
+// ParseSeconds reads a non-negative number of seconds, whole or decimal ("42", "0.05"), exactly.
 func ParseSeconds(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
-	if !secondsPattern.MatchString(s) {
+	m := secondsPattern.FindStringSubmatch(s)
+	if m == nil {
 		return 0, fmt.Errorf("%q is not a number of seconds", clip(s))
 	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a number of seconds", clip(s))
-	}
-	return time.Duration(math.Round(f * float64(time.Second))), nil
+	// At most 9 digits on each side of the point, so both parts fit an int64 exactly.
+	whole, _ := strconv.ParseInt(m[1], 10, 64)
+	nanos, _ := strconv.ParseInt((m[2] + "000000000")[:9], 10, 64)
+	return time.Duration(whole)*time.Second + time.Duration(nanos), nil
 }
 
 // LookupStatus maps a carrier's status word (trimmed, any case) through table; an unknown or

@@ -3,6 +3,7 @@ package e164
 
 import (
 	"fmt"
+	"unicode/utf8"
 )
 
 // Example is a well-formed number, for messages and docs.
@@ -23,10 +24,16 @@ func Validate(s string) error {
 	return fmt.Errorf("%q is not an E.164 number: write + then the country code and number, 7 to 15 digits in all, the first not 0, with no spaces or punctuation (for example %s)", truncate(s), Example)
 }
 
+// truncate clips s to its first 32 bytes, backing off to the start of a character so the
+// message does not show half of one.
 func truncate(s string) string {
 	const max = 32
-	if len(s) > max {
-		return s[:max] + "…"
+	if len(s) <= max {
+		return s
 	}
-	return s
+	n := max
+	for i := 0; i < utf8.UTFMax-1 && !utf8.RuneStart(s[n]); i++ {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -145,42 +145,73 @@ func TestZeroIsAKillSwitch(t *testing.T) {
 	}
 }
 
-// A carrier that refuses a call (4xx or 5xx) gets its reservation back: the next call is admitted.
+// A carrier that refuses a call (4xx) gets its reservation back: the next call is admitted. A
+// 5xx does not prove that no call exists (the carrier may have created it before failing), so
+// that call keeps its slot, and the next call is CAP_EXCEEDED, until the carrier's status
+// callback settles it.
 func TestCarrierRefusalReleasesTheReservation(t *testing.T) {
 	cs := newCallStack(t)
 	cs.limit(t, "concurrentMax", 1)
-	for _, refusal := range []struct {
-		status int
-		body   string
-		code   string
-	}{
-		{400, `{"code": 21211, "message": "The 'To' number +14155570000 is not a valid phone number.", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}`, "21211"},
-		{500, `{"code": 20500, "message": "Internal Server Error", "status": 500}`, "20500"},
-	} {
-		cs.carrier.replyWith(func(int64) (int, string) { return refusal.status, refusal.body })
-		_, err := cs.originate(0, nil)
-		wantCode(t, err, "CARRIER_ERROR", "")
-		if got := gqlErrors(err)[0].Extensions["carrierCode"]; got != refusal.code {
-			t.Fatalf("carrierCode %v, want %s", got, refusal.code)
-		}
+	const account = "acct_caller" // newCallStack's
+
+	cs.carrier.replyWith(func(int64) (int, string) {
+		return http.StatusBadRequest, `{"code": 21211, "message": "The 'To' number +14155570000 is not a valid phone number.", "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}`
+	})
+	_, err := cs.originate(0, nil)
+	wantCode(t, err, "CARRIER_ERROR", "")
+	if got := gqlErrors(err)[0].Extensions["carrierCode"]; got != "21211" {
+		t.Fatalf("carrierCode %v, want 21211", got)
 	}
+
+	cs.carrier.replyWith(func(int64) (int, string) {
+		return http.StatusInternalServerError, `{"code": 20500, "message": "Internal Server Error", "status": 500}`
+	})
+	_, err = cs.originate(1, nil)
+	wantCode(t, err, "CARRIER_ERROR", "")
+	ext := gqlErrors(err)[0].Extensions
+	unknownID, _ := ext["callID"].(string)
+	if ext["carrierCode"] != "OUTCOME_UNKNOWN" || unknownID == "" {
+		t.Fatalf("a 500 reply: extensions %v, want carrierCode OUTCOME_UNKNOWN and the callID", ext)
+	}
+	if got := callStatus(t, cs.c, unknownID); got.Status != client.CallStatusQueued || got.ProviderCallID != nil || got.EndedAt != nil {
+		t.Fatalf("the call answered with a 500 is %+v, want it QUEUED, without a carrier id", got)
+	}
+	_, err = cs.originate(2, nil)
+	wantCode(t, err, "CAP_EXCEEDED", "")
+	if dim := gqlErrors(err)[0].Extensions["dimension"]; dim != "concurrent" {
+		t.Fatalf("the call after the 500 was refused on %v, want concurrent: the 500's call holds the slot", dim)
+	}
+	if u := checkBooks(t, cs.stack, account); u.Concurrent != 1 || u.CallsToday != 1 {
+		t.Fatalf("usage %+v after a refusal and a 500: want the 500's call alone in progress and today", u)
+	}
+	if n := cs.carrier.calls.Load(); n != 2 {
+		t.Fatalf("the carrier received %d create-call requests, want 2 (nothing retried, nothing sent past the cap)", n)
+	}
+
+	// The carrier did have the call: its callback, found by the call id in its URL, ends it.
+	const sid = "CA5000000000000000000000000000cafe"
+	if code := cs.srv.twilioCallback(t, cs.providerID, unknownID, sid, "no-answer", nil, twilioToken); code != http.StatusNoContent {
+		t.Fatalf("no-answer callback for the 500's call: HTTP %d", code)
+	}
+	if got := callStatus(t, cs.c, unknownID); got.Status != client.CallStatusNoAnswer || deref(got.ProviderCallID) != sid || got.EndedAt == nil {
+		t.Fatalf("the 500's call after its callback: %+v, want NO_ANSWER with carrier id %s", got, sid)
+	}
+
 	cs.carrier.replyWith(func(n int64) (int, string) {
 		return http.StatusCreated, fmt.Sprintf(`{"sid": "CA%032x", "status": "queued"}`, n)
 	})
-	c, err := cs.originate(1, nil)
+	c, err := cs.originate(3, nil)
 	must(t, err)
 	if c.Status != client.CallStatusQueued || c.ProviderCallID == nil {
 		t.Fatalf("admitted call %+v", c)
 	}
-	u, err := client.Usage(ctx, cs.c)
-	must(t, err)
-	if u.Usage.Concurrent != 1 || u.Usage.CallsToday != 1 {
-		t.Fatalf("usage %+v: refused calls must not count", u.Usage)
+	if u := checkBooks(t, cs.stack, account); u.Concurrent != 1 || u.CallsToday != 2 {
+		t.Fatalf("usage %+v: want the admitted call in progress, 2 calls today (the refused one does not count)", u)
 	}
 	failed, err := client.Calls(ctx, cs.c, nil, &client.CallWhereInput{Status: ptr(client.CallStatusFailed)})
 	must(t, err)
-	if failed.Calls.TotalCount != 2 {
-		t.Fatalf("%d refused calls recorded as FAILED, want 2", failed.Calls.TotalCount)
+	if failed.Calls.TotalCount != 1 {
+		t.Fatalf("%d calls recorded as FAILED, want 1 (the refused one)", failed.Calls.TotalCount)
 	}
 }
 

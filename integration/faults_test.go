@@ -230,8 +230,9 @@ func deref(s *string) string {
 // Concurrent originates against a carrier that answers slowly, fails (4xx, 5xx, garbage, a
 // reset connection) or never answers. No call is dialled twice, also when a client retries
 // with the same idempotency key while its first attempt is in flight; every answer maps to
-// its GraphQL result and call state; every reservation is held by a live call or released,
-// before and after the live calls complete through signed status callbacks.
+// its GraphQL result and call state (a 4xx is a refusal; a 5xx, like a timeout, leaves the
+// outcome unknown); every reservation is held by a live call or released, before and after
+// the live calls complete through signed status callbacks.
 func TestCarrierSlowFailingAndTimingOut(t *testing.T) {
 	carrier := newFaultyTwilio(t)
 	cs := newCallStack(t, map[string]string{"SWITCHBOARD_CARRIER_API_URLS": "twilio=" + carrier.srv.URL})
@@ -244,7 +245,7 @@ func TestCarrierSlowFailingAndTimingOut(t *testing.T) {
 		name  string
 		fault fault
 		want  outcome
-		code  string // the carrierCode of a refusal
+		code  string // the carrierCode of a refusal (4xx)
 		key   string // idempotency key; "" for none
 		// retry sends a second request with key as soon as the carrier has the first.
 		retry bool
@@ -257,9 +258,11 @@ func TestCarrierSlowFailingAndTimingOut(t *testing.T) {
 		{name: "answers after 1s", fault: fault{delay: time.Second}, want: placed},
 		{name: "400 invalid To", fault: fault{status: 400, body: invalidTo}, want: refused, code: "21211", key: "k-refused"},
 		{name: "400 invalid To", fault: fault{status: 400, body: invalidTo}, want: refused, code: "21211"},
-		{name: "500", fault: fault{status: 500, body: `{"code": 20500, "message": "An internal server error has occurred", "status": 500}`}, want: refused, code: "20500"},
-		{name: "503 HTML", fault: fault{status: 503, body: `<html><body>Service Unavailable</body></html>`}, want: refused, code: "503"},
-		{name: "503 after 1s", fault: fault{delay: time.Second, status: 503, body: `{"code": 20503, "message": "Service unavailable", "status": 503}`}, want: refused, code: "20503"},
+		// A 5xx may come after the carrier created the call (here it always has): unknown.
+		{name: "500", fault: fault{status: 500, body: `{"code": 20500, "message": "An internal server error has occurred", "status": 500}`}, want: unconfirmed},
+		{name: "500 after 1s, retried in flight", fault: fault{delay: time.Second, status: 500, body: `{"code": 20500, "message": "An internal server error has occurred", "status": 500}`}, want: unconfirmed, key: "k-500", retry: true},
+		{name: "503 HTML", fault: fault{status: 503, body: `<html><body>Service Unavailable</body></html>`}, want: unconfirmed},
+		{name: "503 after 1s", fault: fault{delay: time.Second, status: 503, body: `{"code": 20503, "message": "Service unavailable", "status": 503}`}, want: unconfirmed},
 		{name: "502 from a gateway", fault: fault{status: 502, body: `<html>Bad Gateway</html>`}, want: unconfirmed},
 		{name: "201 with a garbage body", fault: fault{status: 201, body: "\x00\xff not JSON at all"}, want: unconfirmed},
 		{name: "201 with truncated JSON", fault: fault{status: 201, body: `{"sid": "CA0123`}, want: unconfirmed},

@@ -499,28 +499,7 @@ func TestRedisStoppedMidLoad(t *testing.T) {
 	time.Sleep(6 * time.Second) // load after the outage
 	attempts := l.stop()
 
-	var down int
-	for _, a := range attempts {
-		if a.sent.Before(downFrom) || a.done.After(downUntil) {
-			continue // sent before Redis was surely down, or answered after it was started again
-		}
-		down++
-		if a.code() != "UNAVAILABLE" {
-			t.Errorf("while Redis was down: %s; want UNAVAILABLE", a)
-		}
-	}
-	placed, refused, unavailable, other := tally(attempts, "UNAVAILABLE")
-	elapsed(t, start, fmt.Sprintf("load stopped: %d attempts, %d placed, refused %v, %d UNAVAILABLE (%d sent and answered while Redis was surely down)",
-		len(attempts), len(placed), refused, unavailable, down))
-	for _, a := range other {
-		t.Errorf("unexpected error: %s", a)
-	}
-	if down == 0 {
-		t.Fatal("no call was attempted while Redis was down")
-	}
-	if len(refused) > 1 || (len(refused) == 1 && refused["concurrent"] == 0) {
-		t.Errorf("refusals %v; want concurrent ones only", refused)
-	}
+	placed := checkOutage(t, start, attempts, "Redis", downFrom, downUntil)
 	after := 0
 	for _, a := range attempts {
 		if a.err == nil && a.sent.After(upAgain) {
@@ -585,28 +564,7 @@ func TestPostgresRestartedMidLoad(t *testing.T) {
 	time.Sleep(6 * time.Second) // load after the outage
 	attempts := l.stop()
 
-	var down int
-	for _, a := range attempts {
-		if a.sent.Before(downFrom) || a.done.After(downUntil) {
-			continue
-		}
-		down++
-		if a.code() != "UNAVAILABLE" {
-			t.Errorf("while Postgres was down: %s; want UNAVAILABLE", a)
-		}
-	}
-	placed, refused, unavailable, other := tally(attempts, "UNAVAILABLE")
-	elapsed(t, start, fmt.Sprintf("load stopped: %d attempts, %d placed, refused %v, %d UNAVAILABLE (%d sent and answered while Postgres was surely down)",
-		len(attempts), len(placed), refused, unavailable, down))
-	for _, a := range other {
-		t.Errorf("unexpected error: %s", a)
-	}
-	if down == 0 {
-		t.Fatal("no call was attempted while Postgres was down")
-	}
-	if len(refused) > 1 || (len(refused) == 1 && refused["concurrent"] == 0) {
-		t.Errorf("refusals %v; want concurrent ones only", refused)
-	}
+	placed := checkOutage(t, start, attempts, "Postgres", downFrom, downUntil)
 	var resumed time.Duration
 	for _, a := range attempts {
 		if a.err == nil && a.sent.After(upAgain) && (resumed == 0 || a.done.Sub(upAgain) < resumed) {
@@ -626,4 +584,35 @@ func TestPostgresRestartedMidLoad(t *testing.T) {
 	if u.Concurrent != 0 || u.CallsToday != len(placed) || u.MinutesToday != minutes {
 		t.Fatalf("usage %+v; want nothing in progress, %d calls today and %d minutes (one per answered call)", u, len(placed), minutes)
 	}
+}
+
+// checkOutage checks the attempts of a load during which a dependency was down from downFrom to
+// downUntil: each sent and answered in that window failed with UNAVAILABLE (there was one), the
+// others were placed, UNAVAILABLE around the edges, or refused by the concurrent cap. It returns
+// the ids of the calls placed.
+func checkOutage(t *testing.T, start time.Time, attempts []attempt, what string, downFrom, downUntil time.Time) []string {
+	t.Helper()
+	var down int
+	for _, a := range attempts {
+		if a.sent.Before(downFrom) || a.done.After(downUntil) {
+			continue // sent before it was surely down, or answered after it was started again
+		}
+		down++
+		if a.code() != "UNAVAILABLE" {
+			t.Errorf("while %s was down: %s; want UNAVAILABLE", what, a)
+		}
+	}
+	placed, refused, unavailable, other := tally(attempts, "UNAVAILABLE")
+	elapsed(t, start, fmt.Sprintf("load stopped: %d attempts, %d placed, refused %v, %d UNAVAILABLE (%d sent and answered while %s was surely down)",
+		len(attempts), len(placed), refused, unavailable, down, what))
+	for _, a := range other {
+		t.Errorf("unexpected error: %s", a)
+	}
+	if down == 0 {
+		t.Fatalf("no call was attempted while %s was down", what)
+	}
+	if len(refused) > 1 || (len(refused) == 1 && refused["concurrent"] == 0) {
+		t.Errorf("refusals %v; want concurrent ones only", refused)
+	}
+	return placed
 }

@@ -42,11 +42,12 @@ type reporter interface {
 //   - Originate refuses malformed requests (bad numbers, relative or non-http URLs, a negative
 //     ring timeout) with a *carriers.Error, without panicking;
 //   - when the plugin is a carriers.Rebaser, pointed at fake servers: nothing is sent for a
-//     malformed request; a 500 reply gives a *carriers.Error with HTTPStatus 500, a 2xx reply
-//     without a call id and an unreachable server give errors wrapping
-//     carriers.ErrOutcomeUnknown, quickly; each of those made exactly one request (no retry);
-//     and no error shows a secret. A carriers.Verifier must give a *carriers.Error for a 401
-//     and another error for an unreachable server;
+//     malformed request; a 400 reply gives a *carriers.Error with HTTPStatus 400; a 500 or 503
+//     reply (the carrier may have created the call before failing), a 2xx reply without a call
+//     id and an unreachable server give errors wrapping carriers.ErrOutcomeUnknown that are not
+//     a *carriers.Error, quickly; each of those made exactly one request (no retry); and no
+//     error shows a secret. A carriers.Verifier must give a *carriers.Error for a 401 and
+//     another error for an unreachable server;
 //   - a carriers.CallbackParser refuses an unsigned callback with an error wrapping
 //     carriers.ErrBadSignature.
 //

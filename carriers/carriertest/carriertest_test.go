@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -21,9 +22,15 @@ func (r *recorder) Errorf(format string, args ...any) {
 	r.errs = append(r.errs, fmt.Sprintf(format, args...))
 }
 
-func (r *recorder) has(part string) bool {
+// has reports whether one report contains want, where "{…}" stands for any text.
+func (r *recorder) has(want string) bool {
 	for _, e := range r.errs {
-		if strings.Contains(e, part) {
+		rest, ok := e, true
+		for part := range strings.SplitSeq(want, "{…}") {
+			_, after, found := strings.Cut(rest, part)
+			rest, ok = after, ok && found
+		}
+		if ok {
 			return true
 		}
 	}
@@ -158,6 +165,8 @@ type httpCarrier struct {
 	good
 	base                             string
 	lax, retry, leak, trusting, hang bool
+	certain                          bool // takes every unknown outcome for a refusal
+	muddled                          bool // adds a *carriers.Error to every unknown outcome
 }
 
 func (h httpCarrier) WithBaseURL(base string) carriers.Carrier { h.base = base; return h }
@@ -180,6 +189,15 @@ func (h httpCarrier) Originate(ctx context.Context, c carriers.Credentials, r ca
 		}
 		if err != nil && h.leak {
 			err = fmt.Errorf("%w (with password %s)", err, creds.Password)
+		}
+		if errors.Is(err, carriers.ErrOutcomeUnknown) {
+			refusal := &carriers.Error{Carrier: "good", HTTPStatus: http.StatusInternalServerError, Code: "500", Message: "taken for a refusal"}
+			switch {
+			case h.certain:
+				err = refusal
+			case h.muddled:
+				err = fmt.Errorf("%w: %w", err, refusal)
+			}
 		}
 		return res, err
 	}
@@ -239,10 +257,21 @@ func TestChecksCatchBrokenCarriers(t *testing.T) {
 		{"invalid valid document", good{}, `{"user_id":"nope","password":"x"}`, []string{"ParseCredentials(valid document) failed"}},
 		{"valid document not an object", good{}, `[1]`, []string{"is not a JSON object"}},
 		{"sends malformed requests", httpCarrier{lax: true}, validDoc, []string{
-			`To without +: Error.HTTPStatus = 500, want 0`, "malformed requests reached the carrier"}},
+			`To without +: error "good: outcome unknown: the carrier may have placed the call (POST 127.0.0.1:{…}: HTTP 500: Internal Server Error)" ({…}) is not a *carriers.Error`,
+			"malformed requests reached the carrier"}},
 		{"retries", httpCarrier{retry: true}, validDoc, []string{
+			"HTTP 400: the carrier received 2 requests, want exactly 1",
 			"HTTP 500: the carrier received 2 requests, want exactly 1",
+			"HTTP 503: the carrier received 2 requests, want exactly 1",
 			"HTTP 201 without a call id: the carrier received 2 requests"}},
+		{"takes a 5xx for a refusal", httpCarrier{certain: true}, validDoc, []string{
+			`HTTP 500: error "good refused the request (HTTP 500): taken for a refusal" does not wrap carriers.ErrOutcomeUnknown`,
+			`HTTP 503: error "good refused the request (HTTP 500): taken for a refusal" does not wrap carriers.ErrOutcomeUnknown`,
+			`HTTP 201 without a call id: error "good refused the request`,
+			`unreachable carrier: error "good refused the request`}},
+		{"a 5xx is both unknown and refused", httpCarrier{muddled: true}, validDoc, []string{
+			`HTTP 500: error "good: outcome unknown: the carrier may have placed the call (POST 127.0.0.1:{…}: HTTP 500: Internal Server Error): good refused the request (HTTP 500): taken for a refusal" wraps carriers.ErrOutcomeUnknown but is also a *carriers.Error`,
+			`HTTP 503: error "good: outcome unknown: the carrier may have placed the call (POST 127.0.0.1:{…}: HTTP 503: Service Unavailable): good refused the request (HTTP 500): taken for a refusal" wraps carriers.ErrOutcomeUnknown but is also a *carriers.Error`}},
 		{"panics", httpCarrier{hang: true}, validDoc, []string{"empty From: Originate panicked: hang up"}},
 		{"leaks the password", httpCarrier{leak: true}, validDoc, []string{"shows the value of a secret field"}},
 		{"trusts unsigned callbacks", httpCarrier{trusting: true}, validDoc, []string{

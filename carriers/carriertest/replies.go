@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +15,14 @@ import (
 	"github.com/switchboard-dev/switchboard/carriers"
 )
 
-// ReplyCase is an error reply of a fake carrier and the *carriers.Error it must become.
+// ReplyCase is an error reply of a fake carrier and what the carrier said in it. A 4xx reply must
+// become a *carriers.Error with that Code and Message. A 5xx reply must become an error wrapping
+// carriers.ErrOutcomeUnknown (the carrier may have created the call before failing) whose text
+// still shows "HTTP <Status>", the Code and the Message.
 type ReplyCase struct {
 	Status        int    // HTTP status of the reply
 	Body          string // the carrier's error document
-	Code, Message string // the *carriers.Error's Code and Message
+	Code, Message string // the carrier's code (the status as text when the body has none) and message
 }
 
 // MustParse parses doc with c or stops the test.
@@ -87,8 +91,8 @@ func rebase(t *testing.T, c carriers.Carrier, base string) carriers.Carrier {
 }
 
 // CheckOriginateReplies points c (a carriers.Rebaser whose timeout is short: one check waits for
-// it) at a fake [Server] and checks that Originate(r) makes each case's reply into its
-// *carriers.Error; that a 201 whose body is noID, a 502, a 504 and a server that never answers
+// it) at a fake [Server] and checks that Originate(r) makes each case's reply into what
+// [ReplyCase] says; that a 201 whose body is noID, a 502, a 504 and a server that never answers
 // give errors wrapping carriers.ErrOutcomeUnknown; and that every time exactly one request was
 // sent.
 func CheckOriginateReplies(t *testing.T, c carriers.Carrier, creds carriers.Credentials, r carriers.OriginateRequest, noID string, cases ...ReplyCase) {
@@ -114,6 +118,18 @@ func CheckOriginateReplies(t *testing.T, c carriers.Carrier, creds carriers.Cred
 		what := http.StatusText(tc.Status) + " " + tc.Body
 		err := originate(what)
 		var ce *carriers.Error
+		if tc.Status >= 500 {
+			if !errors.Is(err, carriers.ErrOutcomeUnknown) || errors.As(err, &ce) {
+				t.Errorf("%s: error %v (%T) does not wrap ErrOutcomeUnknown, or is a *carriers.Error: a 5xx does not prove that no call exists", what, err, err)
+				continue
+			}
+			for _, part := range []string{"HTTP " + strconv.Itoa(tc.Status), tc.Code, tc.Message} {
+				if !strings.Contains(err.Error(), part) {
+					t.Errorf("%s: error %q does not show %q", what, err, part)
+				}
+			}
+			continue
+		}
 		switch {
 		case !errors.As(err, &ce):
 			t.Errorf("%s: error %v (%T) is not a *carriers.Error", what, err, err)

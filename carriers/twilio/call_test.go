@@ -86,6 +86,7 @@ func TestOriginateErrors(t *testing.T) {
 			Code: "20003", Message: "Authenticate"},
 		carriertest.ReplyCase{Status: 429, Body: `{"code": 20429, "message": "Too Many Requests", "more_info": "https://www.twilio.com/docs/errors/20429", "status": 429}`,
 			Code: "20429", Message: "Too Many Requests"},
+		// A 5xx may come after Twilio created the call: outcome unknown, with what it said.
 		carriertest.ReplyCase{Status: 500, Body: `{"code": 20500, "message": "An internal server error has occurred", "status": 500}`,
 			Code: "20500", Message: "An internal server error has occurred"},
 		carriertest.ReplyCase{Status: 503, Body: `<html>down</html>`, Code: "503", Message: "Service Unavailable"},

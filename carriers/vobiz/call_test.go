@@ -58,8 +58,11 @@ func TestOriginateErrors(t *testing.T) {
 			Code: "401", Message: "invalid auth credentials"},
 		carriertest.ReplyCase{Status: 429, Body: `{"status":"error","error":{"code":"RATE_LIMITED","message":"CPS limit exceeded"}}`,
 			Code: "RATE_LIMITED", Message: "CPS limit exceeded"},
-		carriertest.ReplyCase{Status: 500, Body: `{"api_id":"a-2","error":"internal error"}`, Code: "500", Message: "internal error"},
 		carriertest.ReplyCase{Status: 400, Body: `{"api_id":"a-3","error":"from number not owned"}`, Code: "400", Message: "from number not owned"},
+		// A 5xx may come after Vobiz created the call: outcome unknown, with what it said.
+		carriertest.ReplyCase{Status: 500, Body: `{"api_id":"a-2","error":"internal error"}`, Code: "500", Message: "internal error"},
+		carriertest.ReplyCase{Status: 503, Body: `{"status":"error","error":{"code":"SERVICE_UNAVAILABLE","message":"try again later"}}`,
+			Code: "SERVICE_UNAVAILABLE", Message: "try again later"},
 	)
 }
 

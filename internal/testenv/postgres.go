@@ -3,13 +3,11 @@ package testenv
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/moby/moby/api/types/container"
-	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 )
@@ -36,10 +34,7 @@ func StartPostgres(t testing.TB) *PostgresServer {
 		// SIGINT is Postgres's fast shutdown (open sessions are ended), as in the official image;
 		// SIGTERM would wait for every client to disconnect and end in a SIGKILL.
 		testcontainers.WithConfigModifier(func(c *container.Config) { c.StopSignal = "SIGINT" }),
-		// A fixed host port, so the address survives a stop and start.
-		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.PortBindings = network.PortMap{network.MustParsePort("5432/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: fmt.Sprint(port)}}}
-		}))
+		onLoopbackPort("5432/tcp", port))
 	if ctr != nil {
 		t.Cleanup(func() { _ = testcontainers.TerminateContainer(ctr) })
 	}

@@ -30,10 +30,7 @@ func StartRedis(t testing.TB) *RedisServer {
 	defer cancel()
 	ctr, err := tcredis.Run(ctx, image(RedisImageVar, DefaultRedisImage),
 		testcontainers.WithCmd("redis-server", "--save", "", "--appendonly", "no"),
-		// A fixed host port, so the address survives a stop and start.
-		testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
-			hc.PortBindings = network.PortMap{network.MustParsePort("6379/tcp"): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: fmt.Sprint(port)}}}
-		}))
+		onLoopbackPort("6379/tcp", port))
 	if ctr != nil {
 		t.Cleanup(func() { _ = testcontainers.TerminateContainer(ctr) })
 	}
@@ -71,4 +68,12 @@ func freePort(t testing.TB) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// onLoopbackPort publishes the container's port on a fixed loopback port of the host, so its
+// address survives a stop and start.
+func onLoopbackPort(containerPort string, hostPort int) testcontainers.CustomizeRequestOption {
+	return testcontainers.WithHostConfigModifier(func(hc *container.HostConfig) {
+		hc.PortBindings = network.PortMap{network.MustParsePort(containerPort): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: fmt.Sprint(hostPort)}}}
+	})
 }
