@@ -242,10 +242,14 @@ var variables = []Variable{
 		c.CapsLease = d
 		return nil
 	}},
-	{"SWITCHBOARD_SWEEP_INTERVAL", "40s", "how often the sweeper renews the cap slots of calls in progress, settles ended calls Redis missed and fails stale calls; shorter than SWITCHBOARD_CAPS_LEASE (tests shorten it)", func(c *Config, s string) error {
+	{"SWITCHBOARD_SWEEP_INTERVAL", "", "how often the sweeper renews the cap slots of calls in progress, settles ended calls Redis missed and fails stale calls; at most half of SWITCHBOARD_CAPS_LEASE, so a slow sweep still renews leases before they lapse (empty: a third of it)", func(c *Config, s string) error {
+		if s == "" {
+			c.SweepInterval = c.CapsLease / 3
+			return nil
+		}
 		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 || d >= c.CapsLease {
-			return fmt.Errorf("want a positive duration shorter than SWITCHBOARD_CAPS_LEASE (%s), such as 40s, so leases of calls in progress are renewed before they lapse", c.CapsLease)
+		if err != nil || d <= 0 || d > c.CapsLease/2 {
+			return fmt.Errorf("want a positive duration of at most half of SWITCHBOARD_CAPS_LEASE (%s), such as %s, so leases of calls in progress are renewed before they lapse", c.CapsLease, (c.CapsLease / 3).Round(time.Millisecond))
 		}
 		c.SweepInterval = d
 		return nil

@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -204,7 +205,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancelRequests()
 	sweep := a.cfg.SweepInterval
 	if sweep <= 0 { // a Config not read by ConfigFromEnv
-		sweep = capsLease / 3
+		sweep = cmp.Or(a.cfg.CapsLease, capsLease) / 3
 	}
 	sweeping := make(chan struct{})
 	go func() {

@@ -279,7 +279,7 @@ func capMessage(e *caps.ExceededError) string {
 // record writes the call row before the carrier is asked. The number and its provider were just
 // read through the caller's view, so the tenancy hook need not look them up again.
 func (s *Service) record(ctx context.Context, callID string, from *caller, to string, key *string) (*ent.Call, error) {
-	ctx = schema.SeenByViewer(ctx, from.numberID, from.provider.ID)
+	ctx = schema.SeenByViewer(ctx, from.provider.AccountID, from.numberID, from.provider.ID)
 	return s.client.Call.Create().
 		SetID(callID).
 		SetFromNumberID(from.numberID).
@@ -302,7 +302,9 @@ const abandonFor = time.Minute
 // reservation is given back either way, so the caps count neither a phantom call nor miss a real
 // one.
 func (s *Service) abandon(ctx context.Context, account, callID string, cause error) {
-	deadline := time.Now().Add(abandonFor)
+	s.log.Warn("call record not confirmed by the database; settling it once the database answers", "call", callID, "err", cause)
+	ctx, cancel := context.WithTimeout(ctx, abandonFor)
+	defer cancel()
 	for wait := 100 * time.Millisecond; ; wait *= 2 {
 		c, err := s.client.Call.Get(ctx, callID)
 		switch {
@@ -310,15 +312,21 @@ func (s *Service) abandon(ctx context.Context, account, callID string, cause err
 			s.release(account, callID)
 			return
 		case err == nil:
-			s.refused(ctx, c, fmt.Errorf("%w: %w", errNotSent, cause))
-			return
-		case time.Now().Add(wait).After(deadline):
-			s.log.Warn("call of an interrupted originate not settled; its lease frees the slot", "call", callID, "err", err)
+			s.refused(ctx, c, errRecordUnconfirmed)
 			return
 		}
-		time.Sleep(wait)
+		select {
+		case <-ctx.Done():
+			s.log.Warn("call of an interrupted originate not settled; its lease frees the slot", "call", callID, "err", err)
+			return
+		case <-time.After(wait):
+		}
 	}
 }
+
+// errRecordUnconfirmed is why a call whose insert the database never confirmed was not placed.
+// The database's own error stays in the log: the tenant reads failure reasons.
+var errRecordUnconfirmed = fmt.Errorf("%w: the database did not confirm the call's record", errNotSent)
 
 // release gives a reservation back; a failure only delays the slot until its lease ends.
 func (s *Service) release(account, callID string) {
@@ -355,12 +363,22 @@ func (s *Service) dispatch(ctx context.Context, c *ent.Call, plugin carriers.Car
 	case err == nil:
 		// One statement, not UpdateOne's transaction that reads the row back: the call is
 		// returned as dispatched, though a callback may already have moved it on.
+		// Only while nothing else spoke: a callback may have recorded the call first.
 		now := time.Now().UTC()
-		if uerr := s.client.Call.Update().Where(call.ID(c.ID)).
-			SetProviderCallID(res.ProviderCallID).SetDispatch(call.DispatchSent).SetUpdatedAt(now).Exec(ctx); uerr != nil {
+		n, uerr := s.client.Call.Update().
+			Where(call.ID(c.ID), call.DispatchEQ(call.DispatchPending), call.StatusIn(before(carriers.StatusCompleted)...)).
+			SetProviderCallID(res.ProviderCallID).SetDispatch(call.DispatchSent).SetUpdatedAt(now).Save(ctx)
+		switch {
+		case uerr != nil:
 			// The call rings, so this is no failure for the client (a retry would ring twice):
 			// its status callbacks find the row by its id and complete it.
 			s.log.Error("placed call not updated with the carrier's id", "call", c.ID, "err", uerr)
+		case n == 0:
+			if cur, err := s.client.Call.Get(ctx, c.ID); err == nil && cur.Dispatch != call.DispatchSent {
+				// The sweeper gave up on it first (SWITCHBOARD_UNCONFIRMED_TIMEOUT is too short).
+				s.log.Error("the carrier placed a call that was already failed as unconfirmed; its slot is no longer counted",
+					"call", c.ID, "providerCallID", res.ProviderCallID, "status", cur.Status)
+			}
 		}
 		c.ProviderCallID, c.Dispatch, c.UpdatedAt = &res.ProviderCallID, call.DispatchSent, now
 		return c, nil

@@ -26,7 +26,7 @@ const maxCallbackSize = 64 << 10
 // parameters are not included: they belong to the callback URL. It consumes r.Body.
 func ReadCallbackForm(r *http.Request) ([]byte, url.Values, error) {
 	if r.Method != http.MethodPost {
-		return nil, nil, fmt.Errorf("status callbacks must be POST requests, not %s", r.Method)
+		return nil, nil, fmt.Errorf("status callbacks must be POST requests, not %s", clip(r.Method))
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/x-www-form-urlencoded" {

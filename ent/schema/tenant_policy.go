@@ -110,15 +110,16 @@ type seen struct {
 	ids     []string
 }
 
-// SeenByViewer notes that the rows with these IDs were just read through the caller's own,
-// tenant-filtered view, so a mutation in the same request that links to them need not look
-// them up again. It only vouches for the account of the viewer in ctx now.
-func SeenByViewer(ctx context.Context, ids ...string) context.Context {
+// SeenByViewer notes that the rows with these IDs, of account, were just read through the
+// caller's own tenant-filtered view, so a mutation in the same request that links to them need
+// not look them up again. It vouches for nothing unless account, as read from the rows, is the
+// account of the viewer in ctx.
+func SeenByViewer(ctx context.Context, account string, ids ...string) context.Context {
 	v, ok := auth.FromContext(ctx)
-	if !ok {
+	if !ok || v.AccountID != account {
 		return ctx
 	}
-	return context.WithValue(ctx, seenKey{}, seen{account: v.AccountID, ids: ids})
+	return context.WithValue(ctx, seenKey{}, seen{account: account, ids: ids})
 }
 
 // seenByViewer says whether SeenByViewer vouched for id for the viewer in ctx.
