@@ -305,7 +305,7 @@ func (s *Service) abandon(ctx context.Context, account, callID string, cause err
 	s.log.Warn("call record not confirmed by the database; settling it once the database answers", "call", callID, "err", cause)
 	ctx, cancel := context.WithTimeout(ctx, abandonFor)
 	defer cancel()
-	for wait := 100 * time.Millisecond; ; wait *= 2 {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		c, err := s.client.Call.Get(ctx, callID)
 		switch {
 		case ent.IsNotFound(err):

@@ -207,7 +207,7 @@ func books(pool *pgxpool.Pool, rdb *redis.Client, account string) (caps.Usage, [
 // settled flag are corrupted in turn, and books names exactly that discrepancy.
 func TestBooksCatchCorruption(t *testing.T) {
 	// No sweep while the books are corrupted: it would repair some of it.
-	r := newLoadRig(t, newStack(t), 1, 5, map[string]string{"SWITCHBOARD_SWEEP_INTERVAL": "100s"})
+	r := newLoadRig(t, newStack(t), 1, 5, map[string]string{"SWITCHBOARD_SWEEP_INTERVAL": "1m"})
 	var ids []string
 	for i := range 2 {
 		res, err := client.OriginateCall(ctx, r.clients[0], client.OriginateCallInput{From: shortFrom, To: fmt.Sprintf("+1415557900%d", i)})
