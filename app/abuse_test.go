@@ -560,3 +560,73 @@ func TestLimitVariablesAreChecked(t *testing.T) {
 		t.Fatalf("set %d/%d, defaults %d/%d/%d", cfg.MaxDepth, cfg.MaxTokens, def.MaxDepth, def.MaxTokens, def.ComplexityLimit)
 	}
 }
+
+// TestConnectionsWithoutAPageReturnOnePage: a connection asked for without first or last, at the
+// top or nested (where Ent loads it eagerly), returns MaxPageSize edges and says there are more;
+// last alone is left as asked.
+func TestConnectionsWithoutAPageReturnOnePage(t *testing.T) {
+	s := startServer(t, t.TempDir(), nil)
+	tok := s.token("acct_a")
+	p := s.createProvider(tok)
+	const rows = graph.MaxPageSize + 30
+	for i := range rows {
+		s.createNumber(tok, p.ID, fmt.Sprintf("+1415555%04d", i), nil)
+	}
+
+	type page struct {
+		TotalCount int
+		Edges      []struct{ Node struct{ E164 string } }
+		PageInfo   struct{ HasNextPage, HasPreviousPage bool }
+	}
+	check := func(name string, got page, want int, next bool) {
+		t.Helper()
+		if got.TotalCount != rows || len(got.Edges) != want || got.PageInfo.HasNextPage != next {
+			t.Errorf("%s: totalCount %d, %d edges, hasNextPage %v; want %d, %d, %v", name, got.TotalCount, len(got.Edges), got.PageInfo.HasNextPage, rows, want, next)
+		}
+		seen := map[string]bool{}
+		for _, e := range got.Edges {
+			if e.Node.E164 == "" || seen[e.Node.E164] {
+				t.Errorf("%s: empty or repeated number %q", name, e.Node.E164)
+			}
+			seen[e.Node.E164] = true
+		}
+	}
+	const sel = `{ totalCount edges { node { e164 } } pageInfo { hasNextPage hasPreviousPage } }`
+
+	var top page
+	s.post(tok, `{ phoneNumbers `+sel+` }`, nil).into(t, "phoneNumbers", &top)
+	check("top level", top, graph.MaxPageSize, true)
+	s.post(tok, `query($n: Int) { phoneNumbers(first: $n) `+sel+` }`, map[string]any{"n": nil}).into(t, "phoneNumbers", &top)
+	check("first: null", top, graph.MaxPageSize, true)
+
+	var providers struct {
+		Edges []struct{ Node struct{ Numbers page } }
+	}
+	s.post(tok, `{ providers(first: 1) { edges { node { numbers `+sel+` } } } }`, nil).into(t, "providers", &providers)
+	if len(providers.Edges) != 1 {
+		t.Fatalf("%d providers", len(providers.Edges))
+	}
+	check("nested", providers.Edges[0].Node.Numbers, graph.MaxPageSize, true)
+	// The same through a fragment, where the connection's field is written once for both aliases.
+	var a, b page
+	res := s.post(tok, `{ a: phoneNumbers { ...P } b: phoneNumbers(first: 3) { ...P } } fragment P on PhoneNumberConnection `+sel, nil)
+	res.into(t, "a", &a)
+	res.into(t, "b", &b)
+	check("fragment, no first", a, graph.MaxPageSize, true)
+	check("fragment, first: 3", b, 3, true)
+
+	// The next page holds the rest.
+	var cursor struct {
+		PageInfo struct{ EndCursor string }
+	}
+	s.post(tok, `{ phoneNumbers { edges { cursor } pageInfo { endCursor } } }`, nil).into(t, "phoneNumbers", &cursor)
+	var rest page
+	s.post(tok, `query($after: Cursor) { phoneNumbers(after: $after) `+sel+` }`, map[string]any{"after": cursor.PageInfo.EndCursor}).into(t, "phoneNumbers", &rest)
+	check("second page", rest, rows-graph.MaxPageSize, false)
+
+	var last page
+	s.post(tok, `{ phoneNumbers(last: 5) `+sel+` }`, nil).into(t, "phoneNumbers", &last)
+	if len(last.Edges) != 5 || !last.PageInfo.HasPreviousPage || last.PageInfo.HasNextPage {
+		t.Errorf("last: 5: %d edges, pageInfo %+v", len(last.Edges), last.PageInfo)
+	}
+}

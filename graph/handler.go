@@ -37,8 +37,9 @@ type Options struct {
 // Before anything is resolved, and before the caller is even authenticated, an operation is
 // refused when its text is longer than MaxQueryBytes or holds more than TokenLimit tokens, when
 // it asks for a page larger than MaxPageSize, passes an argument beyond MaxArgumentItems,
-// MaxArgumentDepth or MaxFilterStringLen, nests deeper than DepthLimit or costs more than
-// ComplexityLimit, and when it introspects with introspection off.
+// MaxArgumentDepth or MaxFilterStringLen, or arguments beyond MaxArgumentValues in all, nests
+// deeper than DepthLimit or costs more than ComplexityLimit, and when it introspects with
+// introspection off. A connection asked for without first or last gets first: MaxPageSize.
 func NewHandler(r *Resolver, opts Options) http.Handler {
 	srv := handler.New(generated.NewExecutableSchema(generated.Config{Resolvers: r}))
 	srv.AddTransport(transport.Websocket{

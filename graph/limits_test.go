@@ -20,6 +20,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/formatter"
 	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator"
 
@@ -166,7 +167,7 @@ func TestPageSizesAreBoundedAndMultiplyTheirEdges(t *testing.T) {
 	}{
 		// phoneNumbers 1 + totalCount 1 + edges (1 + 100 × (node 1 + provider 1 + id 1)).
 		{`{ phoneNumbers(first: 100) { totalCount edges { node { provider { id } } } } }`, nil, 303},
-		{`{ phoneNumbers { totalCount edges { node { provider { id } } } } }`, nil, 303}, // no first: a full page
+		{`{ phoneNumbers { totalCount edges { node { provider { id } } } } }`, nil, 303}, // neither first nor last: served, and costed, as first: 100
 		{`query($n: Int) { phoneNumbers(first: $n) { totalCount edges { node { provider { id } } } } }`, map[string]any{"n": 10}, 33},
 		{`{ phoneNumbers(last: 0) { edges { node { id } } } }`, nil, 2},
 		// Nested pages multiply: 1 + (1 + 10 × (1 + 1 + (1 + 20 × 2))).
@@ -417,3 +418,177 @@ fragment TypeRef on __Type {
   ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name
     ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
 }`
+
+func TestHostileArgumentsAreCheckedOnce(t *testing.T) {
+	literal, aliases := hostileQueries()
+	// The where object, its or list, a reference per item; first's 1 when given.
+	literalOverhead, aliasesOverhead := 1+1+1+440, 80
+	walk := func(n int) int { return 2 + n*(2+MaxArgumentItems) } // $w: object, or list, n × (object, list, IDs)
+
+	// Under MaxArgumentValues, a variable is walked once however often it is referenced.
+	for _, tc := range []struct {
+		name, query string
+		want        int
+	}{
+		{"440 references in a literal", literal, literalOverhead + walk(90)},
+		{"80 aliases", aliases, aliasesOverhead + walk(90)},
+	} {
+		if got := measureQuery(t, tc.query, map[string]any{"w": hostileWhere(90)}).values; got != tc.want {
+			t.Errorf("%s: %d values checked, want %d", tc.name, got, tc.want)
+		}
+	}
+
+	// Over it, the walk stops at the first value past the budget.
+	schema := generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{}}).Schema()
+	for _, query := range []string{literal, aliases} {
+		doc, errs := gqlparser.LoadQuery(schema, query)
+		if len(errs) != 0 {
+			t.Fatal(errs)
+		}
+		vars, err := validator.VariableValues(schema, doc.Operations[0], map[string]any{"w": hostileWhere(240)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := measure(doc.Operations[0], vars, "Mutation"); m.values != MaxArgumentValues+1 || m.err == nil {
+			t.Errorf("%.60s: %d values checked, err %v; want %d and a refusal", query, m.values, m.err, MaxArgumentValues+1)
+		}
+	}
+	s := newLimitsServer(t, true)
+	want := fmt.Sprintf("the operation's arguments hold more than %d values, the most this server accepts", MaxArgumentValues)
+	s.refused(literal, map[string]any{"w": hostileWhere(240)}, want)
+	s.refused(aliases, map[string]any{"w": hostileWhere(240)}, want)
+	s.accepted(literal, map[string]any{"w": hostileWhere(90)}, 1)
+	s.accepted(aliases, map[string]any{"w": hostileWhere(90)}, 80)
+
+	// A variable met again deeper down, or in a filter after outside one, is checked again there.
+	var deep any = map[string]any{"idIn": []any{"a"}}
+	for range MaxArgumentDepth - 3 {
+		deep = map[string]any{"not": deep}
+	}
+	s.refused(`query($w: CallWhereInput) { a: calls(where: $w) { totalCount } b: calls(where: {not: {not: $w}}) { totalCount } }`,
+		map[string]any{"w": deep}, "where.not.not"+strings.Repeat(".not", MaxArgumentDepth-3)+".idIn nests deeper than 20 levels")
+	s.refused(`query($s: ID!) { nodes(ids: [$s]) { id } phoneNumbers(where: {id: $s}) { totalCount } }`,
+		map[string]any{"s": strings.Repeat("a", MaxFilterStringLen+1)}, "where.id is 1001 bytes long")
+	// And a long string written in the document is checked as one in a variable.
+	s.refused(`{ phoneNumbers(where: {or: [{agentID: "a"}, {agentIDContains: "`+strings.Repeat("a", MaxFilterStringLen+1)+`"}]}) { totalCount } }`,
+		nil, "where.or[1].agentIDContains is 1001 bytes long")
+}
+
+func TestDefaultPagesRewriteACopy(t *testing.T) {
+	schema := generated.NewExecutableSchema(generated.Config{Resolvers: &Resolver{}}).Schema()
+	load := func(query string) *ast.QueryDocument {
+		t.Helper()
+		doc, errs := gqlparser.LoadQuery(schema, query)
+		if len(errs) != 0 {
+			t.Fatal(errs)
+		}
+		return doc
+	}
+	format := func(doc *ast.QueryDocument) string {
+		var b strings.Builder
+		formatter.NewFormatter(&b).FormatQueryDocument(doc)
+		return b.String()
+	}
+	query := `query Q($n: Int) {
+		providers { edges { node { ...N calls(last: 2) { totalCount } } } }
+		phoneNumbers(first: $n, where: {agentID: "a"}) { totalCount }
+		nodes(ids: ["x"]) { ... on Provider { numbers(first: 3) { totalCount } } }
+	}
+	fragment N on Provider { numbers { edges { node { calls { totalCount } } } } }`
+	doc := load(query)
+	before := format(doc)
+	got, op := defaultPages(doc, doc.Operations[0], map[string]any{"n": nil})
+	if format(doc) != before {
+		t.Fatalf("the cached document was changed:\n%s", format(doc))
+	}
+	if op != got.Operations[0] {
+		t.Fatal("the operation returned is not the rewritten document's")
+	}
+	want, err := parser.ParseQuery(&ast.Source{Input: `query Q($n: Int) {
+		providers(first: 100) { edges { node { ...N calls(last: 2) { totalCount } } } }
+		phoneNumbers(where: {agentID: "a"}, first: 100) { totalCount }
+		nodes(ids: ["x"]) { ... on Provider { numbers(first: 3) { totalCount } } }
+	}
+	fragment N on Provider { numbers(first: 100) { edges { node { calls(first: 100) { totalCount } } } } }`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if format(got) != format(want) {
+		t.Fatalf("rewritten:\n%s\nwant:\n%s", format(got), format(want))
+	}
+	// With every page given, the document is used as it is.
+	paged := load(`{ providers(first: 2) { totalCount } }`)
+	if same, sameOp := defaultPages(paged, paged.Operations[0], nil); same != paged || sameOp != paged.Operations[0] {
+		t.Fatal("a document with every page given was copied")
+	}
+}
+
+// hostileWhere is a CallWhereInput of n items under or, each an idIn of MaxArgumentItems
+// one-byte IDs: about 1000 × n argument values.
+func hostileWhere(n int) map[string]any {
+	ids := make([]any, MaxArgumentItems)
+	for i := range ids {
+		ids[i] = "a"
+	}
+	or := make([]any, n)
+	for i := range or {
+		or[i] = map[string]any{"idIn": ids}
+	}
+	return map[string]any{"or": or}
+}
+
+// hostileQueries are the shapes of the report: a large where variable referenced many times in
+// one literal list, and by many aliases, all within the default token limit.
+func hostileQueries() (literal, aliases string) {
+	literal = `query($w: CallWhereInput!) { calls(first: 1, where: {or: [` + strings.Repeat("$w,", 440) + `]}) { totalCount } }`
+	aliases = `query($w: CallWhereInput!) {` + aliased(80, `calls(where: $w) { totalCount }`) + ` }`
+	return literal, aliases
+}
+
+// aliased is a selection of n aliases of field.
+func aliased(n int, field string) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, " a%d: %s", i, field)
+	}
+	return b.String()
+}
+
+// BenchmarkLimitsHostileArguments measures what the hostile shapes cost the server without a
+// token: decoding the variables, the checks, and the refusal.
+func BenchmarkLimitsHostileArguments(b *testing.B) {
+	h := NewHandler(&Resolver{}, Options{
+		Logger:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ComplexityLimit: DefaultComplexityLimit,
+		DepthLimit:      DefaultDepthLimit,
+		TokenLimit:      DefaultTokenLimit,
+	})
+	literal, aliases := hostileQueries()
+	for _, bc := range []struct {
+		name, query string
+		where       map[string]any
+		code        string // over MaxArgumentValues: refused; under: checked, then unauthenticated
+	}{
+		{"literal440x240k", literal, hostileWhere(240), "BAD_USER_INPUT"},
+		{"aliases80x240k", aliases, hostileWhere(240), "BAD_USER_INPUT"},
+		{"literal440x90k", literal, hostileWhere(90), "UNAUTHENTICATED"},
+	} {
+		body, err := json.Marshal(map[string]any{"query": bc.query, "variables": map[string]any{"w": bc.where}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(string(body)))
+				req.Header.Set("Content-Type", "application/json")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				var res limitsResponse
+				if err := json.Unmarshal(rec.Body.Bytes(), &res); err != nil || len(res.Errors) != 1 || res.Errors[0].Extensions["code"] != bc.code {
+					b.Fatalf("%d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+}
