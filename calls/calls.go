@@ -361,9 +361,9 @@ func (s *Service) dispatch(ctx context.Context, c *ent.Call, plugin carriers.Car
 	var refused *carriers.Error
 	switch {
 	case err == nil:
-		// One statement, not UpdateOne's transaction that reads the row back: the call is
-		// returned as dispatched, though a callback may already have moved it on.
-		// Only while nothing else spoke: a callback may have recorded the call first.
+		// One statement, not UpdateOne's transaction that reads the row back, and only while
+		// nothing else spoke (a callback may have recorded the call first). The call is returned
+		// as dispatched, though a callback may already have moved it on.
 		now := time.Now().UTC()
 		n, uerr := s.client.Call.Update().
 			Where(call.ID(c.ID), call.DispatchEQ(call.DispatchPending), call.StatusIn(before(carriers.StatusCompleted)...)).
