@@ -178,30 +178,11 @@ var variables = []Variable{
 		}
 		return nil
 	}},
-	{"SWITCHBOARD_MAX_COMPLEXITY", strconv.Itoa(graph.DefaultComplexityLimit), fmt.Sprintf("the most costly GraphQL operation accepted: a field costs 1, a mutation field %d, and a connection's edges cost once per item of the page asked for (first or last, at most %[2]d; %[2]d when neither is given)", graph.MutationCost, graph.MaxPageSize), func(c *Config, s string) error {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 {
-			return fmt.Errorf("want a whole number >= 1")
-		}
-		c.ComplexityLimit = n
-		return nil
-	}},
-	{"SWITCHBOARD_MAX_DEPTH", strconv.Itoa(graph.DefaultDepthLimit), "the deepest nesting of fields accepted in a GraphQL operation (__schema and __type count as one level)", func(c *Config, s string) error {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 2 {
-			return fmt.Errorf("want a whole number >= 2 (a field and the fields selected in it)")
-		}
-		c.MaxDepth = n
-		return nil
-	}},
-	{"SWITCHBOARD_MAX_TOKENS", strconv.Itoa(graph.DefaultTokenLimit), fmt.Sprintf("the most tokens (names, punctuation, values) a GraphQL document may hold, whose text may be at most %d KiB; validation time grows with their square", graph.MaxQueryBytes>>10), func(c *Config, s string) error {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 200 {
-			return fmt.Errorf("want a whole number >= 200 (a tool's schema query holds about 200)")
-		}
-		c.MaxTokens = n
-		return nil
-	}},
+	{"SWITCHBOARD_MAX_COMPLEXITY", strconv.Itoa(graph.DefaultComplexityLimit), fmt.Sprintf("the most costly GraphQL operation accepted: a field costs 1, a mutation field %d, and a connection's edges cost once per item of the page asked for (first or last, at most %[2]d; %[2]d when neither is given)", graph.MutationCost, graph.MaxPageSize), wholeNumber(func(c *Config) *int { return &c.ComplexityLimit }, 1, "")},
+	{"SWITCHBOARD_MAX_DEPTH", strconv.Itoa(graph.DefaultDepthLimit), "the deepest nesting of fields accepted in a GraphQL operation (__schema and __type count as one level)",
+		wholeNumber(func(c *Config) *int { return &c.MaxDepth }, 2, "a field and the fields selected in it")},
+	{"SWITCHBOARD_MAX_TOKENS", strconv.Itoa(graph.DefaultTokenLimit), fmt.Sprintf("the most tokens (names, punctuation, values) a GraphQL document may hold, whose text may be at most %d KiB; validation time grows with their square", graph.MaxQueryBytes>>10),
+		wholeNumber(func(c *Config) *int { return &c.MaxTokens }, 200, "a tool's schema query holds about 200")},
 	{"SWITCHBOARD_MAX_BODY_BYTES", "1048576", "the largest request body (and GET query string) accepted, in bytes", func(c *Config, s string) error {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1024 {
@@ -225,23 +206,11 @@ var variables = []Variable{
 		}
 		return nil
 	}},
-	{"SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests get to finish on shutdown", func(c *Config, s string) error {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return fmt.Errorf("want a positive duration such as 15s")
-		}
-		c.ShutdownTimeout = d
-		return nil
-	}},
+	{"SWITCHBOARD_SHUTDOWN_TIMEOUT", "15s", "how long in-flight requests get to finish on shutdown",
+		duration(func(c *Config) *time.Duration { return &c.ShutdownTimeout }, time.Nanosecond, "15s", "")},
 	// Before SWITCHBOARD_SWEEP_INTERVAL, which must be shorter: variables are read in this order.
-	{"SWITCHBOARD_CAPS_LEASE", "2m", "how long a call keeps its concurrent cap slot unless the sweeper renews it: a crashed replica's calls free their slots this long after it stopped", func(c *Config, s string) error {
-		d, err := time.ParseDuration(s)
-		if err != nil || d < time.Second {
-			return fmt.Errorf("want a duration of at least 1s, such as 2m")
-		}
-		c.CapsLease = d
-		return nil
-	}},
+	{"SWITCHBOARD_CAPS_LEASE", "2m", "how long a call keeps its concurrent cap slot unless the sweeper renews it: a crashed replica's calls free their slots this long after it stopped",
+		duration(func(c *Config) *time.Duration { return &c.CapsLease }, time.Second, "2m", "")},
 	{"SWITCHBOARD_SWEEP_INTERVAL", "", "how often the sweeper renews the cap slots of calls in progress, settles ended calls Redis missed and fails stale calls; at most half of SWITCHBOARD_CAPS_LEASE, so a slow sweep still renews leases before they lapse (empty: a third of it)", func(c *Config, s string) error {
 		if s == "" {
 			c.SweepInterval = c.CapsLease / 3
@@ -254,22 +223,12 @@ var variables = []Variable{
 		c.SweepInterval = d
 		return nil
 	}},
-	{"SWITCHBOARD_UNCONFIRMED_TIMEOUT", "15m", "how long a call the carrier never confirmed (its request timed out or got a 5xx, or the replica died while dialling) waits for a status callback before the sweeper fails it and frees its slot; longer than the 10s a carrier request may take", func(c *Config, s string) error {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= carriers.DefaultCallTimeout {
-			return fmt.Errorf("want a duration longer than the %s a carrier request may take (a call still being dialled must not be failed), such as 15m", carriers.DefaultCallTimeout)
-		}
-		c.UnconfirmedTimeout = d
-		return nil
-	}},
-	{"SWITCHBOARD_MAX_CALL_DURATION", "4h", "how long a call may stay unfinished without a final status callback (one the carrier never delivered) before the sweeper fails it, charges its talk time so far and frees its slot; longer than the 10s a carrier request may take", func(c *Config, s string) error {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= carriers.DefaultCallTimeout {
-			return fmt.Errorf("want a duration longer than the %s a carrier request may take, and longer than your longest call, such as 4h", carriers.DefaultCallTimeout)
-		}
-		c.MaxCallDuration = d
-		return nil
-	}},
+	{"SWITCHBOARD_UNCONFIRMED_TIMEOUT", "15m", "how long a call the carrier never confirmed (its request timed out or got a 5xx, or the replica died while dialling) waits for a status callback before the sweeper fails it and frees its slot; longer than the 10s a carrier request may take",
+		duration(func(c *Config) *time.Duration { return &c.UnconfirmedTimeout }, carriers.DefaultCallTimeout+time.Second, "15m",
+			"longer than a carrier request may take: a call still being dialled must not be failed")},
+	{"SWITCHBOARD_MAX_CALL_DURATION", "4h", "how long a call may stay unfinished without a final status callback (one the carrier never delivered) before the sweeper fails it, charges its talk time so far and frees its slot; longer than the 10s a carrier request may take",
+		duration(func(c *Config) *time.Duration { return &c.MaxCallDuration }, carriers.DefaultCallTimeout+time.Second, "4h",
+			"longer than a carrier request may take, and longer than your longest call")},
 }
 
 // ConfigFromEnv reads the configuration through getenv (os.Getenv in production). An invalid
@@ -335,6 +294,41 @@ func boolean(field func(*Config) *bool) func(*Config, string) error {
 		*field(c) = b
 		return nil
 	}
+}
+
+// wholeNumber parses a whole number of at least min; why, if any, says what the minimum is for.
+func wholeNumber(field func(*Config) *int, min int, why string) func(*Config, string) error {
+	return func(c *Config, s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < min {
+			return fmt.Errorf("want a whole number >= %d%s", min, because(why))
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+// duration parses a duration of at least min, such as example; why, if any, says what the
+// minimum is for.
+func duration(field func(*Config) *time.Duration, min time.Duration, example, why string) func(*Config, string) error {
+	return func(c *Config, s string) error {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < min {
+			if min <= time.Nanosecond {
+				return fmt.Errorf("want a positive duration such as %s", example)
+			}
+			return fmt.Errorf("want a duration of at least %s%s, such as %s", min, because(why), example)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func because(why string) string {
+	if why == "" {
+		return ""
+	}
+	return " (" + why + ")"
 }
 
 func limit(field func(*Config) **int) func(*Config, string) error {

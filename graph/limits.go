@@ -230,27 +230,31 @@ func (w *walker) pageSize(f *ast.Field) (int, bool) {
 		return 0, false
 	}
 	size, given := 0, false
-	for _, name := range []string{"first", "last"} {
-		arg := f.Arguments.ForName(name)
-		if arg == nil {
-			continue
-		}
-		v, err := arg.Value.Value(w.vars)
-		n, ok := toInt(v)
-		if err != nil || !ok {
-			continue // null, or a value validation has already refused
-		}
+	pageArgs(f, w.vars, func(name string, n int) {
 		given = true
 		if n > MaxPageSize {
 			w.fail(apperr.BadInput(name, "%s on %s is %d; a page holds at most %d items: ask for %d or fewer and fetch the next page with after (or before) set to pageInfo's endCursor (startCursor)",
 				name, f.Alias, n, MaxPageSize, MaxPageSize))
 		}
 		size = max(size, n)
-	}
+	})
 	if !given {
 		size = MaxPageSize
 	}
 	return size, true
+}
+
+// pageArgs calls page for each of first and last that f gives a number for: an absent or null
+// one does not count, nor one validation has already refused.
+func pageArgs(f *ast.Field, vars map[string]any, page func(name string, n int)) {
+	for _, name := range []string{"first", "last"} {
+		if arg := f.Arguments.ForName(name); arg != nil {
+			v, err := arg.Value.Value(vars)
+			if n, ok := toInt(v); err == nil && ok {
+				page(name, n)
+			}
+		}
+	}
 }
 
 // isConnection reports whether def is a Relay connection: a *Connection with first and last.
@@ -497,17 +501,9 @@ func (p *pager) fragment(name string) *ast.FragmentDefinition {
 
 // unpaged reports whether f is a connection that gives neither first nor last, or only nulls.
 func (p *pager) unpaged(f *ast.Field) bool {
-	if !isConnection(f.Definition) {
-		return false
-	}
-	for _, name := range []string{"first", "last"} {
-		if arg := f.Arguments.ForName(name); arg != nil {
-			if v, err := arg.Value.Value(p.vars); err != nil || v != nil {
-				return false
-			}
-		}
-	}
-	return true
+	given := false
+	pageArgs(f, p.vars, func(string, int) { given = true })
+	return isConnection(f.Definition) && !given
 }
 
 // listLength is the number of elements of a list argument.

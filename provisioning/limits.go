@@ -57,16 +57,6 @@ func (s *Service) CallLimits(ctx context.Context) (*ent.CallLimits, error) {
 	return row, err
 }
 
-// Limits returns the account's limits (the defaults until it changes them).
-func (s *Service) Limits(ctx context.Context) (Limits, error) {
-	row, err := s.CallLimits(ctx)
-	if err != nil {
-		return Limits{}, err
-	}
-	return Limits{ConcurrentMax: row.ConcurrentMax, CallsPerMinute: row.CallsPerMinute,
-		DailyCallsMax: row.DailyCallsMax, DailyMinutesMax: row.DailyMinutesMax}, nil
-}
-
 // UpdateCallLimits changes the dimensions that are set and leaves the others. Only the changed
 // columns are written, so two concurrent updates of different dimensions both take effect.
 func (s *Service) UpdateCallLimits(ctx context.Context, in LimitChanges) (*ent.CallLimits, error) {
