@@ -61,6 +61,9 @@ type App struct {
 // whatever was opened is closed again.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (_ *App, err error) {
 	a := &App{cfg: cfg, log: log}
+	// A Config not read by ConfigFromEnv may leave these zero.
+	a.cfg.CapsLease = cmp.Or(cfg.CapsLease, capsLease)
+	a.cfg.SweepInterval = cmp.Or(cfg.SweepInterval, a.cfg.CapsLease/3)
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -224,8 +227,7 @@ func (a *App) Calls() *calls.Service {
 		if local {
 			public = a.listenURL
 		}
-		lease := cmp.Or(a.cfg.CapsLease, capsLease) // zero in a Config not read by ConfigFromEnv
-		a.calls = calls.New(a.client, a.Provisioning(), caps.New(a.redis, caps.Options{Lease: lease}), a.redis, calls.Config{
+		a.calls = calls.New(a.client, a.Provisioning(), caps.New(a.redis, caps.Options{Lease: a.cfg.CapsLease}), a.redis, calls.Config{
 			PublicURL:          public,
 			LocalCallbacks:     local,
 			AnswerURL:          a.cfg.AnswerURL,

@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -203,14 +202,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// Requests outlive ctx (so a shutdown can be graceful) but not Serve.
 	base, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelRequests()
-	sweep := a.cfg.SweepInterval
-	if sweep <= 0 { // a Config not read by ConfigFromEnv
-		sweep = cmp.Or(a.cfg.CapsLease, capsLease) / 3
-	}
 	sweeping := make(chan struct{})
 	go func() {
 		defer close(sweeping)
-		calls.Run(base, sweep)
+		calls.Run(base, a.cfg.SweepInterval)
 	}()
 	defer func() { cancelRequests(); <-sweeping }()
 	srv := &http.Server{
