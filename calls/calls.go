@@ -47,8 +47,9 @@ type Config struct {
 	// MaxCallDuration bounds how long a call may stay unfinished without a final callback before
 	// it is failed and its cap slot freed (default 4h).
 	MaxCallDuration time.Duration
-	// UnconfirmedTimeout is how long a call the carrier never confirmed waits for a status
-	// callback before the sweeper fails it and frees its slot (default 15 min; see sweeper.go).
+	// UnconfirmedTimeout is how long a call the carrier never confirmed (its request timed out
+	// or got a 5xx, or the process died while dialling) waits for a status callback before the
+	// sweeper fails it and frees its slot (default 15 min).
 	UnconfirmedTimeout time.Duration
 	// LocalCallbacks says PublicURL is only this server's own listen address, which no real
 	// carrier can reach: only the sandbox (in this process) may then place calls.
@@ -73,6 +74,9 @@ type Service struct {
 func New(client *ent.Client, prov *provisioning.Service, store *caps.Store, rdb redis.UniversalClient, cfg Config, log *slog.Logger) *Service {
 	if cfg.MaxCallDuration <= 0 {
 		cfg.MaxCallDuration = 4 * time.Hour
+	}
+	if cfg.UnconfirmedTimeout <= 0 {
+		cfg.UnconfirmedTimeout = 15 * time.Minute
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
 	return &Service{client: client, rdb: rdb, prov: prov, caps: store, events: NewEvents(rdb, log), cfg: cfg, log: log}

@@ -11,19 +11,6 @@ import (
 	"github.com/switchboard-dev/switchboard/ent/call"
 )
 
-// defaultUnconfirmedTimeout is how long a call whose dispatch never confirmed (the carrier timed
-// out or answered with a 5xx, or the process died while dialling) waits for a callback before it is failed, unless
-// Config.UnconfirmedTimeout says otherwise.
-const defaultUnconfirmedTimeout = 15 * time.Minute
-
-// unconfirmedTimeout is Config.UnconfirmedTimeout, or its default.
-func (s *Service) unconfirmedTimeout() time.Duration {
-	if s.cfg.UnconfirmedTimeout > 0 {
-		return s.cfg.UnconfirmedTimeout
-	}
-	return defaultUnconfirmedTimeout
-}
-
 // Run keeps the caps in step with the calls until ctx ends: every interval it renews the leases
 // of unfinished calls, settles ended calls that Redis missed, and fails calls that never heard
 // back from their carrier. Every replica may run it; each step is idempotent.
@@ -74,7 +61,7 @@ func (s *Service) Sweep(ctx context.Context) {
 	now := time.Now().UTC()
 	stale, err := s.client.Call.Query().Where(unfinished, call.Or(
 		call.CreatedAtLT(now.Add(-s.cfg.MaxCallDuration)),
-		call.And(call.DispatchIn(call.DispatchPending, call.DispatchUnknown), call.CreatedAtLT(now.Add(-s.unconfirmedTimeout()))),
+		call.And(call.DispatchIn(call.DispatchPending, call.DispatchUnknown), call.CreatedAtLT(now.Add(-s.cfg.UnconfirmedTimeout))),
 	)).All(all)
 	if err != nil {
 		s.log.Warn("sweep: list stale calls", "err", err)
