@@ -25,6 +25,7 @@ import (
 
 	"github.com/switchboard-dev/switchboard/caps"
 	"github.com/switchboard-dev/switchboard/integration/client"
+	"github.com/switchboard-dev/switchboard/internal/testenv"
 )
 
 // fault is how the fake carrier answers one create-call request.
@@ -520,17 +521,6 @@ func (p *process) kill() {
 	<-p.exited
 }
 
-// freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // waitFor polls cond until it holds, failing t with what after a minute.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -565,7 +555,7 @@ func TestServerKilledMidOriginate(t *testing.T) {
 		}
 	})
 
-	addr := freeAddr(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	env := st.env(t)
 	maps.Copy(env, map[string]string{
 		"SWITCHBOARD_ADDR":             addr,

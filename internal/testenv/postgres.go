@@ -23,7 +23,7 @@ type PostgresServer struct {
 func StartPostgres(t testing.TB) *PostgresServer {
 	t.Helper()
 	need(t)
-	port := freePort(t)
+	port := FreePort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	ctr, err := tcpostgres.Run(ctx, image(PostgresImageVar, DefaultPostgresImage),

@@ -25,7 +25,7 @@ type RedisServer struct {
 func StartRedis(t testing.TB) *RedisServer {
 	t.Helper()
 	need(t)
-	port := freePort(t)
+	port := FreePort(t)
 	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
 	defer cancel()
 	ctr, err := tcredis.Run(ctx, image(RedisImageVar, DefaultRedisImage),
@@ -59,8 +59,8 @@ func (r *RedisServer) Start(t testing.TB) {
 	}
 }
 
-// freePort returns a loopback TCP port nothing listens on right now.
-func freePort(t testing.TB) int {
+// FreePort returns a loopback TCP port nothing listens on right now.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
